@@ -1,0 +1,111 @@
+"""Symbolic equivalence of an extracted answer and a gold answer (runs inside pool workers).
+
+Order: math-verify on both sides (gold parses cached per gold string), then a plain sympy
+comparison when math-verify could not parse one side. Callers run this under a hard wall
+limit (``verifiers.deadline_pool``), so nothing here guards against slow inputs itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+
+import sympy
+from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+from math_verify import verify as mv_verify
+
+logging.getLogger("math_verify").setLevel(logging.ERROR)
+
+_CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
+_DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
+_LATEXY = re.compile(r"[\\^{}_]")
+
+
+def _parse(text: str, fallback: str = "first_match") -> list:
+    # Timeouts are disabled: the pool kills the whole worker instead (works in any thread,
+    # and also when sympy is stuck in C code).
+    return parse(text, extraction_config=_CONFIG, fallback_mode=fallback, parsing_timeout=None)
+
+
+@lru_cache(maxsize=4096)
+def parse_gold(gold: str) -> tuple[tuple, tuple]:
+    """Parse a gold answer: ``(symbolic, loose)``.
+
+    ``symbolic`` holds only real parses; ``loose`` may hold the raw string math-verify fell back
+    to. A bare LaTeX gold such as ``\\frac{1}{2}`` is read as if boxed.
+    """
+    if _DELIMITED.search(gold):
+        candidates = [gold]
+    elif _LATEXY.search(gold):
+        candidates = ["\\boxed{" + gold + "}", gold]
+    else:  # plain text such as "1,22" or "7425000": math-verify's own reading first
+        candidates = [gold, "\\boxed{" + gold + "}"]
+    loose: list = []
+    for text in candidates:
+        parsed = _parse(text, "no_fallback")
+        if parsed:
+            return tuple(parsed), tuple(parsed)
+        loose = loose or _parse(text)
+    return (), tuple(loose)
+
+
+@lru_cache(maxsize=8192)
+def _parse_pred(pred: str) -> tuple:
+    return tuple(_parse(pred))
+
+
+_PLAIN_OK = re.compile(r"[0-9a-zA-Z+\-*/^().,\s]+")
+
+
+def _sympy_plain(text: str):
+    if not _PLAIN_OK.fullmatch(text):
+        return None
+    try:
+        return sympy.sympify(text.replace("^", "**"), rational=True)
+    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _sympy_equal(pred: str, gold: str) -> bool | None:
+    a, b = _sympy_plain(pred), _sympy_plain(gold)
+    if a is None or b is None:
+        return None
+    try:
+        return bool(sympy.simplify(a - b) == 0)
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check(item: tuple[str, str]) -> tuple[bool | None, str, str]:
+    """``(pred_text, gold)`` -> ``(passed, reason, detail)``.
+
+    ``pred_text`` is either ``\\boxed{answer}`` or, when the response boxed nothing, its
+    final part (math-verify then extracts the answer as it would by default).
+    """
+    pred_text, gold = item
+    symbolic, loose = parse_gold(gold)
+    pred_parsed = _parse_pred(pred_text)
+    boxed = pred_text[len("\\boxed{"):-1] if pred_text.startswith("\\boxed{") and pred_text.endswith("}") else None
+    if not pred_parsed and boxed is None:
+        return False, "no_answer", "no answer found in the final part"
+    if symbolic and pred_parsed:
+        if mv_verify(list(symbolic), list(pred_parsed), timeout_seconds=None):
+            return True, "correct", f"answer={_short(pred_parsed[-1])} via=math_verify"
+        if boxed is None or not all(isinstance(x, str) for x in pred_parsed):
+            return False, "wrong_answer", f"answer={_short(pred_parsed[-1])} via=math_verify"
+    if boxed is not None:
+        same = _sympy_equal(boxed, gold)
+        if same is not None:
+            return same, "correct" if same else "wrong_answer", f"answer={_short(boxed)} via=sympy"
+    if not symbolic:
+        if loose and pred_parsed and mv_verify(list(loose), list(pred_parsed), timeout_seconds=None):
+            return True, "correct", f"answer={_short(pred_parsed[-1])} via=math_verify_string"
+        return None, "unparseable_gold", f"gold={_short(gold)}"
+    answer = pred_parsed[-1] if pred_parsed else boxed
+    return False, "wrong_answer", f"answer={_short(answer)} via=math_verify"
