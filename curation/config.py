@@ -1,0 +1,265 @@
+"""One typed config per curation run.
+
+A recipe YAML sets it, command-line flags override it, and ``validate`` reports every problem
+at once. The CLI flags are generated from the ``flag`` metadata of the fields below, so a
+setting is declared exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """Raised with every problem found; ``str()`` gives one line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _opt(default, flag: str | None = None, help: str = "", **extra):
+    meta = {"flag": flag, "help": help, **extra}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class SourceConfig:
+    path: str | None = _opt(None, "--source", "Local JSONL/JSON/Parquet file, folder or glob; a Hugging Face "
+                            "dataset id; or 'demo' for the embedded demo set.")
+    preset: str | None = _opt(None, "--preset", "Named source with its field mapping (see `curate presets`).")
+    subset: str | None = _opt(None, "--subset", "Hub dataset subset (config name).")
+    split: str = _opt("train", "--split", "Hub dataset split.")
+    fields: dict[str, str] = _opt({}, "--field", "Field mapping OURS=THEIRS, e.g. --field problem=question "
+                                  "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
+                                  multiple=True)
+    limit: int | None = _opt(None, "--limit", "Read only the first N source rows.")
+
+
+@dataclass
+class TeacherConfig:
+    backend: str = _opt("replay", "--teacher", "Generation backend.")
+    model: str = _opt("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model name, recorded per sample.")
+    temperature: float = _opt(0.6, None)
+    top_p: float = _opt(0.95, None)
+    max_tokens: int = _opt(32768, None)
+    seed: int | None = _opt(None, None)
+
+
+@dataclass
+class FilterConfig:
+    allow_no_think: bool = _opt(False, "--allow-no-think", "Accept plain chain-of-thought responses that have "
+                                "no <think> block (the whole response is the final part).", is_flag=True)
+    require_stop: bool = _opt(True, "--require-stop/--no-require-stop", "Drop responses whose finish reason "
+                              "is known and is not 'stop'.")
+    max_length: int | None = _opt(None, "--max-length", "Longest response kept, in tokens of --tokenizer when "
+                                  "given, else characters. Default 32768 tokens / 131072 characters.")
+    tokenizer: str | None = _opt(None, "--tokenizer", "Tokenizer (path or Hub id) for lengths and num_tokens.")
+    repetition_ngram: int = _opt(20, None)
+    repetition_max: int = _opt(10, None)
+
+
+@dataclass
+class DedupConfig:
+    exact: bool = _opt(True, "--exact-dedup/--no-exact-dedup", "Drop problems whose normalised text repeats.")
+
+
+@dataclass
+class VerifyConfig:
+    timeout_s: float = _opt(5.0, "--verify-timeout", "Hard wall-clock limit per verification, seconds.")
+    keep_unverified: bool = _opt(False, "--keep-unverified/--drop-unverified", "Keep samples the verifier "
+                                 "could not decide (passed=None), e.g. an unparseable gold.")
+
+
+@dataclass
+class SelectConfig:
+    keep: str = _opt("all", "--keep", "Per problem, among verified samples: all, first, shortest, or N (the "
+                     "first N).")
+
+
+@dataclass
+class OutputConfig:
+    out_dir: str | None = _opt(None, "--out", "Output folder (default ./out/<domain>).")
+    shard_rows: int = _opt(10000, "--shard-rows", "Rows per Parquet shard.")
+    part_size: int = _opt(1000, "--part-size", "Source rows per resumable part.")
+    workers: int | None = _opt(None, "--workers", "Processes for CPU-heavy stages (default: all cores).",
+                               fingerprint=False)
+    license: str = _opt("apache-2.0", None)
+
+
+@dataclass
+class CurateConfig:
+    domain: str = "math"
+    source: SourceConfig = field(default_factory=SourceConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    filters: FilterConfig = field(default_factory=FilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint_dict(self) -> dict:
+        """The settings that decide the output (execution settings such as workers left out)."""
+        d = self.to_dict()
+        for section, f in iter_fields(CurateConfig):
+            if f.metadata.get("fingerprint") is False:
+                d[section].pop(f.name, None)
+        d["output"].pop("out_dir", None)
+        return d
+
+
+def iter_fields(cls) -> list[tuple[str, dataclasses.Field]]:
+    """``(section, field)`` for every leaf setting of ``CurateConfig``."""
+    out = []
+    for section in dataclasses.fields(cls):
+        sub = section.default_factory() if section.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(sub):
+            out.extend((section.name, f) for f in dataclasses.fields(sub))
+    return out
+
+
+def _leaf_type(cls, name: str):
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    return (args[0] if optional else hint), optional
+
+
+def _coerce(value: Any, hint, optional: bool, where: str, problems: list[str]):
+    if value is None:
+        if not optional:
+            problems.append(f"{where}: must not be empty")
+        return None
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            problems.append(f"{where}: must be a mapping of names to names")
+            return {}
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            problems.append(f"{where}: must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{where}: must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"{where}: must be a number, got {value!r}")
+            return value
+        return float(value)
+    if hint is str:
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            problems.append(f"{where}: must be text, got {value!r}")
+        return str(value)
+    return value
+
+
+def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origin: str = "recipe") -> CurateConfig:
+    """Recipe mapping + ``{"section.name": value}`` overrides -> validated ``CurateConfig``.
+
+    Raises ``ConfigError`` listing every problem.
+    """
+    problems: list[str] = []
+    if not isinstance(recipe, dict):
+        raise ConfigError([f"{origin}: must be a mapping of sections, got {type(recipe).__name__}"])
+    cfg = CurateConfig()
+    section_names = {f.name for f in dataclasses.fields(CurateConfig)}
+    for key, value in recipe.items():
+        if key not in section_names:
+            problems.append(f"{origin}: unknown section '{key}'")
+            continue
+        if key == "domain":
+            cfg.domain = _coerce(value, str, False, f"{origin}: domain", problems)
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{origin}: section '{key}' must be a mapping")
+            continue
+        sub = getattr(cfg, key)
+        names = {f.name for f in dataclasses.fields(sub)}
+        for name, v in value.items():
+            if name not in names:
+                problems.append(f"{origin}: unknown key '{key}.{name}'")
+                continue
+            hint, optional = _leaf_type(type(sub), name)
+            setattr(sub, name, _coerce(v, hint, optional, f"{origin}: {key}.{name}", problems))
+    for dotted, value in (overrides or {}).items():
+        section, _, name = dotted.partition(".")
+        sub = getattr(cfg, section)
+        hint, optional = _leaf_type(type(sub), name)
+        setattr(sub, name, _coerce(value, hint, optional, f"option {dotted}", problems))
+    problems.extend(validate(cfg))
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+KEEP_WORDS = ("all", "first", "shortest")
+
+
+def validate(cfg: CurateConfig) -> list[str]:
+    """Every semantic problem with a config, one line each (types are checked while building)."""
+    from curation.sources import PRESETS
+    from curation.teachers import TEACHERS
+
+    p: list[str] = []
+    if cfg.domain not in ("math", "code", "science"):
+        p.append(f"domain: must be math, code or science, got {cfg.domain!r}")
+    if cfg.source.preset is not None and cfg.source.preset not in PRESETS:
+        p.append(f"source.preset: unknown preset {cfg.source.preset!r} (known: {', '.join(sorted(PRESETS))})")
+    if cfg.source.path is None and cfg.source.preset is None:
+        p.append("source: give --source or --preset")
+    if isinstance(cfg.source.limit, int) and cfg.source.limit < 1:
+        p.append("source.limit: must be at least 1")
+    if cfg.teacher.backend not in TEACHERS:
+        p.append(f"teacher.backend: unknown teacher {cfg.teacher.backend!r} (known: {', '.join(sorted(TEACHERS))})")
+    keep = cfg.select.keep
+    if isinstance(keep, str) and keep not in KEEP_WORDS and not (keep.isdigit() and int(keep) > 0):
+        p.append(f"select.keep: must be all, first, shortest or a positive integer, got {keep!r}")
+    for name in ("shard_rows", "part_size"):
+        v = getattr(cfg.output, name)
+        if isinstance(v, int) and v < 1:
+            p.append(f"output.{name}: must be at least 1, got {v}")
+    if isinstance(cfg.output.workers, int) and cfg.output.workers < 1:
+        p.append(f"output.workers: must be at least 1, got {cfg.output.workers}")
+    if isinstance(cfg.verify.timeout_s, float) and cfg.verify.timeout_s <= 0:
+        p.append("verify.timeout_s: must be positive")
+    if isinstance(cfg.filters.max_length, int) and cfg.filters.max_length < 1:
+        p.append("filters.max_length: must be at least 1")
+    if not (isinstance(cfg.teacher.temperature, float) and 0 <= cfg.teacher.temperature <= 5):
+        p.append("teacher.temperature: must be between 0 and 5")
+    return p
+
+
+def load_recipe(path: str | Path) -> dict:
+    """Read a recipe YAML; a missing file or bad YAML raises ``ConfigError`` with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([f"recipe: file not found: {path}"])
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError([f"recipe: {path} is not valid YAML{where}"]) from None
+    return data or {}
+
+
+RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+def recipe_path(domain: str) -> Path:
+    return RECIPES_DIR / f"{domain}.yaml"

@@ -1,0 +1,257 @@
+"""The flow of one curation run, in four resumable phases.
+
+1. load: source rows -> problems, part by part (``malformed_*`` rows rejected);
+2. problem stages over all problems (exact dedup), before any teacher compute is spent;
+3. per part: generate (teacher) -> format filters -> verify -> select;
+4. publish: shards, rejected shards, report, recipe, card (always redone; it is cheap).
+
+Every part's outputs are written atomically with a completion marker, so re-running the same
+command after a kill skips finished parts and publishes the same rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from curation.config import ConfigError, CurateConfig
+from curation.exact_dedup import exact_dedup_stage
+from curation.format_filters import LengthCounter, format_stage
+from curation.problems import load_part
+from curation.publish import (REJECTED_SCHEMA, TRAIN_SCHEMA, to_rejected, to_train, write_recipe, write_report,
+                              write_shards)
+from curation.select import select_stage
+from curation.sources import ResolvedSource, iter_parts, resolve_source
+from curation.stages import Funnel, StageCount
+from curation.teachers import TEACHERS
+from curation.verify_stage import verify_stage
+from curation.workdir import WorkDir
+
+STAGES = ("load", "exact_dedup", "generate", "format", "verify", "select")
+
+
+def out_dir_of(cfg: CurateConfig) -> Path:
+    return Path(cfg.output.out_dir or f"out/{cfg.domain}")
+
+
+def work_dir_of(out_dir: Path) -> Path:
+    """Work parts live beside the published folder, never inside it (so they are never pushed)."""
+    return out_dir.parent / ".work" / out_dir.name
+
+
+def _progress(console: Console, quiet: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, disable=quiet,
+                    transient=False)
+
+
+def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress: Progress) -> int:
+    info = work.done("load")
+    if info is not None:
+        return info["parts"]
+    size = cfg.output.part_size
+    task = progress.add_task("load", total=None, status="")
+    n_parts = 0
+    rows_seen = 0
+    for k, rows in enumerate(iter_parts(src, size, cfg.source.limit)):
+        n_parts += 1
+        rows_seen += len(rows)
+        name = f"load/part-{k:05d}"
+        if work.done(name) is None:
+            t0 = time.perf_counter()
+            problems, rejected = load_part(rows, k * size, src.mapping, cfg.domain, src.name)
+            count = StageCount("load")
+            count.add(len(rows), problems.height, rejected, time.perf_counter() - t0)
+            work.write(name, problems)
+            work.write(name + ".rejected", rejected)
+            work.mark_done(name, count.to_dict())
+        progress.update(task, advance=1, status=f"{rows_seen} rows")
+    work.mark_done("load", {"parts": n_parts})
+    progress.update(task, total=n_parts)
+    return n_parts
+
+
+def _dedup_phase(cfg: CurateConfig, work: WorkDir, n_parts: int) -> set[int]:
+    info = work.done("exact_dedup")
+    if info is None:
+        t0 = time.perf_counter()
+        cols = ["problem_id", "problem", "row_index"]
+        frames = [pl.read_parquet(work.root / f"load/part-{k:05d}.parquet", columns=cols) for k in range(n_parts)]
+        problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
+        dropped = exact_dedup_stage(problems) if cfg.dedup.exact and problems.height else {}
+        rejected = []
+        for k in range(n_parts):
+            part = work.read(f"load/part-{k:05d}")
+            hit = part.filter(pl.col("row_index").is_in(list(dropped)))
+            if hit.height:
+                rejected.append(hit.with_columns(
+                    pl.lit("exact_dedup").alias("stage"), pl.lit("duplicate_problem").alias("reason"),
+                    pl.col("row_index").map_elements(lambda i: f"duplicate of {dropped[i]}",
+                                                     return_dtype=pl.String).alias("detail")))
+        work.write("exact_dedup.rejected", to_rejected(pl.concat(rejected)) if rejected
+                   else pl.DataFrame(schema=REJECTED_SCHEMA))
+        count = StageCount("exact_dedup")
+        count.add(problems.height, problems.height - len(dropped), Counter({"duplicate_problem": len(dropped)})
+                  if dropped else Counter(), time.perf_counter() - t0)
+        work.write("exact_dedup", pl.DataFrame({"row_index": list(dropped)}, schema={"row_index": pl.Int64}))
+        work.mark_done("exact_dedup", count.to_dict())
+    return set(work.read("exact_dedup")["row_index"].to_list())
+
+
+def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
+                  progress: Progress) -> None:
+    generate = TEACHERS[cfg.teacher.backend]
+    task = progress.add_task("generate + verify", total=n_parts, status="")
+    kept_total = 0
+    for k in range(n_parts):
+        name = f"samples/part-{k:05d}"
+        info = work.done(name)
+        if info is None:
+            problems = work.read(f"load/part-{k:05d}")
+            if dropped:
+                problems = problems.filter(~pl.col("row_index").is_in(list(dropped)))
+            counts = []
+            t0 = time.perf_counter()
+            samples, gen = generate(problems, cfg.teacher)
+            counts.append(_count("generate", problems.height, gen, t0, rows_out=samples.height))
+            t0 = time.perf_counter()
+            fmt = format_stage(samples, cfg.filters, lengths)
+            counts.append(_count("format", samples.height, fmt, t0))
+            t0 = time.perf_counter()
+            ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
+            counts.append(_count("verify", fmt.kept.height, ver, t0))
+            t0 = time.perf_counter()
+            sel = select_stage(ver.kept, cfg.select.keep)
+            counts.append(_count("select", ver.kept.height, sel, t0))
+            work.write(name, sel.kept)
+            rejected = [to_rejected(r.rejected) for r in (gen, fmt, ver, sel)]
+            work.write(name + ".rejected", pl.concat(rejected))
+            info = {"counts": counts, "kept": sel.kept.height}
+            work.mark_done(name, info)
+        kept_total += info["kept"]
+        progress.update(task, advance=1, status=f"{kept_total} kept")
+
+
+def _count(stage: str, rows_in: int, result, t0: float, rows_out: int | None = None) -> dict:
+    c = StageCount(stage)
+    c.add(rows_in, result.kept.height, result.rejected, time.perf_counter() - t0, rows_out)
+    return c.to_dict()
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("branch-merge", "math-verify", "sympy", "polars", "pyarrow", "datasets", "datasketch"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _length_stats(values: list[int]) -> dict:
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+
+    def q(p: float) -> int:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+    return {"count": len(values), "min": ordered[0], "p10": q(0.1), "median": q(0.5), "mean": round(
+        statistics.fmean(values), 1), "p90": q(0.9), "max": ordered[-1], "total": sum(values)}
+
+
+def run_curation(cfg: CurateConfig, *, restart: bool = False, console: Console | None = None,
+                 quiet: bool = False) -> dict:
+    """Run (or resume) one curation and publish it. Returns the report."""
+    console = console or Console(stderr=True)
+    started = time.time()
+    src = resolve_source(cfg.source, cfg.domain)
+    out_dir = out_dir_of(cfg)
+    work = WorkDir(work_dir_of(out_dir))
+    fingerprint = {"recipe": cfg.fingerprint_dict(), "source": dataclasses.asdict(src)}
+    if not work.ensure(fingerprint, restart=restart):
+        raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
+                           "re-run with --restart to discard them"])
+    lengths = LengthCounter(cfg.filters.tokenizer)
+    with _progress(console, quiet) as progress:
+        n_parts = _load_phase(cfg, src, work, progress)
+        dropped = _dedup_phase(cfg, work, n_parts)
+        _sample_phase(cfg, work, n_parts, dropped, lengths, progress)
+    return publish(cfg, src, work, n_parts, out_dir, lengths, started)
+
+
+def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int, out_dir: Path,
+            lengths: LengthCounter, started: float) -> dict:
+    from data_cards import render_dataset_card
+
+    funnel = Funnel(STAGES)
+    for k in range(n_parts):
+        funnel.merge([work.done(f"load/part-{k:05d}")])
+        funnel.merge(work.done(f"samples/part-{k:05d}")["counts"])
+    funnel.merge([work.done("exact_dedup")])
+    total_train = funnel["select"].kept
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    train_lengths: list[int] = []
+    per_source: Counter = Counter()
+    verdict_paths: Counter = Counter()
+
+    def train_frames():
+        for k in range(n_parts):
+            part = work.read(f"samples/part-{k:05d}")
+            if part.height:
+                train_lengths.extend(part["length"].to_list())
+                per_source.update(part["source"].to_list())
+                verdict_paths.update(d.rsplit("via=", 1)[-1] if "via=" in d else "other"
+                                     for d in part["verdict"].struct.field("detail").to_list())
+            yield to_train(part, lengths.unit)
+
+    def rejected_frames():
+        yield from (to_rejected(work.read(f"load/part-{k:05d}.rejected")) for k in range(n_parts))
+        yield work.read("exact_dedup.rejected")
+        yield from (work.read(f"samples/part-{k:05d}.rejected") for k in range(n_parts))
+
+    total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
+    train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
+                               TRAIN_SCHEMA)
+    rejected_files = write_shards(rejected_frames(), total_rejected, cfg.output.shard_rows, out_dir / "rejected",
+                                  "rejected", REJECTED_SCHEMA)
+    verify = funnel["verify"]
+    report = {
+        "domain": cfg.domain,
+        "source": {"name": src.name, "kind": src.kind, "files": list(src.files), "hub_id": src.hub_id,
+                   "subset": src.subset, "split": src.split, "fields": src.mapping, "limit": cfg.source.limit},
+        "rows": {"source_rows": funnel["load"].rows_in, "train": total_train, "rejected": total_rejected,
+                 "problems_in": funnel["load"].kept, "samples_generated": funnel["generate"].rows_out or 0},
+        "funnel": funnel.to_list(),
+        "conservation": funnel.conserved,
+        "length": {"unit": lengths.unit, "max_length": lengths.bound(cfg.filters.max_length),
+                   "tokenizer": cfg.filters.tokenizer, "train": _length_stats(train_lengths)},
+        "pass_rate": round(verify.kept / verify.rows_in, 4) if verify.rows_in else None,
+        "per_source": dict(per_source.most_common()),
+        "verifier": {"domain": cfg.domain, "timeout_s": cfg.verify.timeout_s,
+                     "keep_unverified": cfg.verify.keep_unverified, "decided_by": dict(verdict_paths)},
+        "teacher": dataclasses.asdict(cfg.teacher),
+        "isolation": None,
+        "parts": n_parts,
+        "shards": {"train": train_files, "rejected": rejected_files},
+        "versions": _versions(),
+        "wall_seconds": round(time.time() - started, 2),
+        "work_dir": str(work.root),
+    }
+    recipe = cfg.to_dict()
+    recipe["output"].pop("out_dir", None)
+    write_recipe(out_dir, recipe)
+    write_report(out_dir, report)
+    render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
+    return report

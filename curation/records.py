@@ -1,0 +1,71 @@
+"""Record contracts: Problem and Sample, their ids and the text normalisations behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_whitespace(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def problem_id(domain: str, problem: str) -> str:
+    """Stable id: hash of the domain and the whitespace-normalised problem text."""
+    key = f"{domain}\n{normalize_whitespace(problem)}".encode()
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+_DEDUP_STRIP = re.compile(r"[\s.,;:!?'\"`]+")
+
+
+def exact_dedup_key(problem: str) -> str:
+    """Normalisation for exact deduplication: unicode NFKC, case-folded, punctuation-blind."""
+    text = unicodedata.normalize("NFKC", problem).casefold()
+    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("$", "")
+    return hashlib.sha256(_DEDUP_STRIP.sub(" ", text).strip().encode()).hexdigest()
+
+
+def sample_id(pid: str, index: int) -> str:
+    return f"{pid}-{index}"
+
+
+@dataclass
+class Problem:
+    problem_id: str
+    domain: str
+    source: str
+    problem: str
+    reference: str  # gold answer (math), JSON of tests (code) or of choices+answer (science)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict:
+        row = asdict(self)
+        row["metadata"] = json.dumps(self.metadata, sort_keys=True, default=str)
+        return row
+
+
+@dataclass
+class TeacherInfo:
+    model: str
+    temperature: float | None
+    top_p: float | None
+    max_tokens: int | None
+    seed: int | None
+    backend: str = "replay"
+
+
+@dataclass
+class Sample:
+    sample_id: str
+    problem_id: str
+    sample_index: int
+    response: str
+    finish_reason: str | None
+    teacher: TeacherInfo

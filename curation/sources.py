@@ -1,0 +1,186 @@
+"""Source rows: local JSONL / JSON / Parquet files and Hugging Face datasets, read in parts.
+
+A source yields raw rows (dicts) in a fixed order, so part ``k`` always holds the same rows and
+a resumed run can skip finished parts. Lines that are not valid JSON are yielded as
+``BadRow`` values rather than raised, so they become rejected rows with a reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from curation.config import ConfigError, SourceConfig
+
+DEMO_DIR = Path(__file__).parent / "demo"
+CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices")
+
+# Named sources with their field mapping. Keys are the `--preset` choices.
+PRESETS: dict[str, dict] = {
+    "openr1-math": {
+        "path": "open-r1/OpenR1-Math-220k",
+        "subset": "default",
+        "split": "train",
+        "fields": {"id": "uuid", "problem": "problem", "answer": "answer", "responses": "generations",
+                   "finish_reasons": "finish_reasons", "source": "source"},
+        "about": "OpenR1-Math-220k, default subset (94k NuminaMath-1.5 problems, 2-4 R1 traces each); "
+                 "the TinyR1 paper's math source.",
+    },
+}
+
+_LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".jsonl.gz", ".ndjson")
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """A source line that could not be read as a JSON object."""
+
+    where: str
+    error: str
+    raw: str
+
+
+@dataclass(frozen=True)
+class ResolvedSource:
+    kind: str  # "files" or "hub"
+    name: str  # shown in cards and reports
+    files: tuple[str, ...] = ()
+    hub_id: str | None = None
+    subset: str | None = None
+    split: str = "train"
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        return dict(self.fields)
+
+
+def resolve_source(cfg: SourceConfig, domain: str) -> ResolvedSource:
+    """Turn the source settings into files or a Hub id; a missing file raises ``ConfigError``."""
+    path, subset, split = cfg.path, cfg.subset, cfg.split
+    fields: dict[str, str] = {}
+    if cfg.preset:
+        preset = PRESETS[cfg.preset]
+        path = path or preset["path"]
+        subset = subset or preset.get("subset")
+        split = cfg.split if cfg.split != "train" else preset.get("split", "train")
+        fields.update(preset.get("fields", {}))
+    fields.update(cfg.fields)
+    bad = sorted(set(fields) - set(CANONICAL_FIELDS))
+    if bad:
+        raise ConfigError([f"source.fields: unknown field {b!r} (ours are: {', '.join(CANONICAL_FIELDS)})"
+                           for b in bad])
+    frozen = tuple(sorted(fields.items()))
+    if path == "demo":
+        demo = DEMO_DIR / f"{domain}_demo.jsonl"
+        if not demo.is_file():
+            raise ConfigError([f"source: there is no embedded demo set for domain {domain!r}"])
+        return ResolvedSource("files", f"demo/{demo.name}", (str(demo),), fields=frozen)
+    p = Path(path)
+    if p.is_file():
+        return ResolvedSource("files", str(path), (str(p),), fields=frozen)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.name.endswith(_LOCAL_SUFFIXES))
+        if not files:
+            raise ConfigError([f"source: folder {path} holds no .jsonl/.json/.parquet files"])
+        return ResolvedSource("files", str(path), tuple(files), fields=frozen)
+    if any(ch in path for ch in "*?["):
+        files = sorted(f for f in glob.glob(path, recursive=True) if f.endswith(_LOCAL_SUFFIXES))
+        if not files:
+            raise ConfigError([f"source: no files match {path}"])
+        return ResolvedSource("files", str(path), tuple(files), fields=frozen)
+    looks_local = path.startswith((".", "/", "~")) or path.endswith(_LOCAL_SUFFIXES) or path.count("/") != 1
+    if looks_local:
+        raise ConfigError([f"source: file not found: {path}"])
+    return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen)
+
+
+def _iter_jsonl(path: str) -> Iterator[dict | BadRow]:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield BadRow(f"{os.path.basename(path)}:{lineno}", f"invalid JSON: {exc.msg}", line[:2000])
+                continue
+            if not isinstance(row, dict):
+                yield BadRow(f"{os.path.basename(path)}:{lineno}", "line is not a JSON object", line[:2000])
+                continue
+            yield row
+
+
+def _iter_json(path: str) -> Iterator[dict | BadRow]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        # Some ".json" files are really JSON Lines.
+        yield from _iter_jsonl(path)
+        return
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else [data]
+    for i, row in enumerate(data):
+        if isinstance(row, dict):
+            yield row
+        else:
+            yield BadRow(f"{os.path.basename(path)}[{i}]", "item is not a JSON object", json.dumps(row)[:2000])
+
+
+def _iter_parquet(path: str) -> Iterator[dict]:
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+        yield from batch.to_pylist()
+
+
+def _iter_hub(src: ResolvedSource) -> Iterator[dict]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(src.hub_id, src.subset, split=src.split)
+    except Exception as exc:  # network, offline mode, unknown id: one line for the user
+        raise ConfigError([f"source: could not load Hub dataset {src.hub_id!r}"
+                           f"{f' ({src.subset})' if src.subset else ''}: {str(exc).splitlines()[0][:200]}"]) from None
+    for batch in ds.iter(batch_size=1024):
+        keys = list(batch)
+        for i in range(len(batch[keys[0]]) if keys else 0):
+            yield {k: batch[k][i] for k in keys}
+
+
+def iter_rows(src: ResolvedSource, limit: int | None = None) -> Iterator[dict | BadRow]:
+    """Every raw row of the source in a fixed order (at most ``limit``)."""
+    def rows() -> Iterator[dict | BadRow]:
+        if src.kind == "hub":
+            yield from _iter_hub(src)
+            return
+        for path in src.files:
+            if path.endswith(".parquet"):
+                yield from _iter_parquet(path)
+            elif path.endswith(".json"):
+                yield from _iter_json(path)
+            else:
+                yield from _iter_jsonl(path)
+
+    for n, row in enumerate(rows()):
+        if limit is not None and n >= limit:
+            return
+        yield row
+
+
+def iter_parts(src: ResolvedSource, part_size: int, limit: int | None = None) -> Iterator[list[dict | BadRow]]:
+    part: list[dict | BadRow] = []
+    for row in iter_rows(src, limit):
+        part.append(row)
+        if len(part) == part_size:
+            yield part
+            part = []
+    if part:
+        yield part

@@ -1,0 +1,127 @@
+"""The dataset card (README.md) of a curated folder, rendered from its report and recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from string import Template
+
+import pyarrow.parquet as pq
+import yaml
+
+from data_cards.plots import count_bars, length_histogram
+
+TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+DOMAIN_TAGS = {"math": ["math"], "code": ["code"], "science": ["science"]}
+
+
+def size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < bound:
+            return label
+    return "10M<n<100M"
+
+
+def yaml_header(report: dict, license: str) -> dict:
+    return {
+        "license": license,
+        "language": ["en"],
+        "task_categories": ["text-generation"],
+        "tags": ["reasoning", "distillation", "branch-merge", "synthetic", *DOMAIN_TAGS.get(report["domain"], [])],
+        "size_categories": [size_category(report["rows"]["train"])],
+        "pretty_name": f"Branch-Merge {report['domain']} SFT set",
+        "configs": [
+            {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}], "default": True},
+            {"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*.parquet"}]},
+        ],
+    }
+
+
+def _funnel_rows(funnel: list[dict]) -> str:
+    lines = []
+    for s in funnel:
+        top = ", ".join(f"{r} ({n})" for r, n in sorted(s["rejected"].items(), key=lambda kv: -kv[1])[:3]) or "-"
+        lines.append(f"| {s['stage']} | {s['rows_in']} | {s['kept']} | {s['rejected_total']} | {top} |")
+    return "\n".join(lines)
+
+
+def _reason_rows(funnel: list[dict]) -> str:
+    rows = [f"| {s['stage']} | `{r}` | {n} |" for s in funnel for r, n in sorted(s["rejected"].items(),
+                                                                                 key=lambda kv: -kv[1])]
+    return "\n".join(rows) or "| - | - | 0 |"
+
+
+def _example(out_dir: Path, report: dict) -> str:
+    files = report["shards"]["train"]
+    if not files:
+        return "{}"
+    table = pq.read_table(out_dir / files[0]).slice(0, 1).to_pylist()
+    if not table:
+        return "{}  // no rows kept"
+    row = table[0]
+    for msg in row["messages"]:
+        if len(msg["content"]) > 600:
+            msg["content"] = msg["content"][:300] + " [...] " + msg["content"][-200:]
+    return json.dumps(row, indent=2, ensure_ascii=False, default=str)
+
+
+def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: list[int] | None = None,
+                        repo_id: str | None = None) -> Path:
+    """Write ``README.md`` and its plots into ``out_dir``; returns the card's path."""
+    out_dir = Path(out_dir)
+    lengths = lengths or []
+    unit = report["length"]["unit"]
+    length_histogram(lengths, unit, out_dir / "plots" / "response_lengths.png")
+    source_section = ""
+    if len(report.get("per_source") or {}) > 1:
+        count_bars(report["per_source"], "Kept rows per source", out_dir / "plots" / "per_source.png")
+        source_section = "## Rows per source\n\n![rows per source](plots/per_source.png)\n"
+    t = report["teacher"]
+    filters = recipe["filters"]
+    st = report["length"]["train"]
+    length_row = ("| " + " | ".join(str(st.get(k, "-")) for k in ("count", "min", "p10", "median", "mean", "p90",
+                                                                  "max")) + " |")
+    verdict = report["verifier"]
+    src = report["source"]
+    source_text = src["hub_id"] or src["name"]
+    if src.get("subset"):
+        source_text += f" (subset `{src['subset']}`, split `{src['split']}`)"
+    if src.get("fields"):
+        source_text += "; fields " + ", ".join(f"{k}←`{v}`" for k, v in sorted(src["fields"].items()))
+    values = {
+        "yaml_header": yaml.safe_dump(yaml_header(report, recipe["output"].get("license", "apache-2.0")),
+                                      sort_keys=False).strip(),
+        "title": f"Branch-Merge {report['domain']} SFT set",
+        "summary": (f"{report['rows']['train']:,} verified teacher responses for "
+                    f"{report['domain']} from {report['rows']['source_rows']:,} source rows, curated with the "
+                    "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."),
+        "load_path": repo_id or str(out_dir),
+        "source": source_text,
+        "teacher": f"`{t['model']}` via `{t['backend']}`",
+        "sampling": f"temperature {t['temperature']}, top_p {t['top_p']}, max_tokens {t['max_tokens']}, "
+                    f"seed {t['seed']}",
+        "verifier": (f"{report['domain']} verifier, hard timeout {verdict['timeout_s']} s per sample; "
+                     f"unverifiable samples {'kept' if verdict['keep_unverified'] else 'dropped'}"),
+        "dedup": "on (normalised text, lowest problem_id kept)" if recipe["dedup"]["exact"] else "off",
+        "filters": (f"reasoning block {'optional' if filters['allow_no_think'] else 'required'}; finish reason "
+                    f"{'must be stop' if filters['require_stop'] else 'not checked'}; max length "
+                    f"{report['length']['max_length']:,} {unit}; repetition loops dropped"),
+        "selection": f"`--keep {recipe['select']['keep']}`",
+        "isolation": report.get("isolation") or "n/a (no code executed)",
+        "conservation": "holds" if report["conservation"] else "VIOLATED",
+        "funnel_rows": _funnel_rows(report["funnel"]),
+        "reason_rows": _reason_rows(report["funnel"]),
+        "pass_rate": f"{report['pass_rate']:.1%}" if report["pass_rate"] is not None else "n/a",
+        "length_unit": unit,
+        "length_row": length_row,
+        "length_plot": "plots/response_lengths.png",
+        "source_section": source_section,
+        "example": _example(out_dir, report),
+        "recipe": yaml.safe_dump(recipe, sort_keys=False).strip(),
+        "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
+    }
+    text = Template(TEMPLATE.read_text()).safe_substitute(values)
+    path = out_dir / "README.md"
+    path.write_text(text)
+    return path

@@ -1,0 +1,54 @@
+"""PNG plots for cards (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def length_histogram(lengths: list[int], unit: str, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
+    if lengths:
+        ax.hist(lengths, bins=min(50, max(5, len(set(lengths)))), color="#3b6ea8", edgecolor="white")
+        med = sorted(lengths)[len(lengths) // 2]
+        ax.axvline(med, color="#c0392b", linestyle="--", linewidth=1, label=f"median {med:,}")
+        ax.legend(frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no rows kept", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(f"response length ({unit})")
+    ax.set_ylabel("rows")
+    ax.set_title("Kept responses by length")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def count_bars(counts: dict[str, int], title: str, path: Path, top: int = 20) -> Path:
+    plt = _plt()
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * max(3, len(items)) + 1), dpi=110)
+    if items:
+        names, values = zip(*items, strict=True)
+        ax.barh(range(len(items)), values, color="#3b6ea8")
+        ax.set_yticks(range(len(items)), names)
+        ax.invert_yaxis()
+    ax.set_xlabel("rows")
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
