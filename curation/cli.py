@@ -13,10 +13,25 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from curation.config import (ConfigError, CurateConfig, _leaf_type, build_config, iter_fields, load_recipe,
-                             recipe_path)
+from curation.config import ConfigError, CurateConfig, _leaf_type, build_config, iter_fields, load_recipe, recipe_path
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+
+
+def _presets():
+    from curation.sources import PRESETS
+
+    return PRESETS
+
+
+def _teachers():
+    from curation.teachers import TEACHERS
+
+    return TEACHERS
+
+
+# Options whose values come from a registry: the CLI choices are the registry's keys.
+CHOICES = {"source__preset": _presets, "teacher__backend": _teachers}
 
 
 def config_options(func):
@@ -33,6 +48,8 @@ def config_options(func):
         elif hint is bool:
             if "/" not in flag:
                 kwargs.update(is_flag=True, flag_value=True)
+        elif dest in CHOICES:
+            kwargs["type"] = click.Choice(sorted(CHOICES[dest]()))
         elif typing.get_origin(hint) is None:
             kwargs["type"] = _CLICK_TYPES.get(hint, click.STRING)
         func = click.option(flag, dest, **kwargs)(func)
@@ -92,6 +109,9 @@ def _domain_command(domain: str) -> click.Command:
             data = load_recipe(recipe or recipe_path(domain))
         except ConfigError as exc:
             _fail(exc.problems + problems)
+        if "source.path" in overrides and "source.preset" not in overrides and isinstance(data.get("source"), dict):
+            # --source replaces the recipe's source, including a preset's path and field mapping.
+            data["source"]["preset"] = None
         if not (recipe or "source.path" in overrides or "source.preset" in overrides):
             overrides["source.path"] = "demo"
             data.setdefault("source", {})["preset"] = None

@@ -168,10 +168,12 @@ def _coerce(value: Any, hint, optional: bool, where: str, problems: list[str]):
     return value
 
 
-def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origin: str = "recipe") -> CurateConfig:
+def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origin: str = "recipe",
+                 check_source: bool = True) -> CurateConfig:
     """Recipe mapping + ``{"section.name": value}`` overrides -> validated ``CurateConfig``.
 
-    Raises ``ConfigError`` listing every problem.
+    Raises ``ConfigError`` listing every problem, including a source file that is not there
+    (``check_source``; Hub ids are only checked when the run loads them).
     """
     problems: list[str] = []
     if not isinstance(recipe, dict):
@@ -202,6 +204,13 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
         hint, optional = _leaf_type(type(sub), name)
         setattr(sub, name, _coerce(value, hint, optional, f"option {dotted}", problems))
     problems.extend(validate(cfg))
+    if check_source and not any(p.startswith(("source", f"{origin}: source")) for p in problems):
+        from curation.sources import resolve_source
+
+        try:
+            resolve_source(cfg.source, cfg.domain)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
     return cfg

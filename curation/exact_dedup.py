@@ -21,7 +21,7 @@ def exact_duplicates(problem_ids: list[str], texts: list[str], row_indices: list
         if len(members) < 2:
             continue
         keep_pid, keep_idx = min(members)
-        for pid, idx in members:
+        for _, idx in members:
             if idx != keep_idx:
                 dropped[idx] = keep_pid
     return dropped

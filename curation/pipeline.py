@@ -26,8 +26,15 @@ from curation.config import ConfigError, CurateConfig
 from curation.exact_dedup import exact_dedup_stage
 from curation.format_filters import LengthCounter, format_stage
 from curation.problems import load_part
-from curation.publish import (REJECTED_SCHEMA, TRAIN_SCHEMA, to_rejected, to_train, write_recipe, write_report,
-                              write_shards)
+from curation.publish import (
+    REJECTED_SCHEMA,
+    TRAIN_SCHEMA,
+    to_rejected,
+    to_train,
+    write_recipe,
+    write_report,
+    write_shards,
+)
 from curation.select import select_stage
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import Funnel, StageCount

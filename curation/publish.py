@@ -13,19 +13,22 @@ import pyarrow.parquet as pq
 import yaml
 
 from curation.teachers.replay import TEACHER_STRUCT
-from curation.verify_stage import VERDICT_STRUCT
 from curation.workdir import atomic_write_bytes
+
+# Published verdicts leave out the timing, so re-running a recipe gives byte-identical rows (and
+# an identical re-push is a no-op); timings are summarised in report.json instead.
+PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String})
 
 MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 TRAIN_SCHEMA = {
     "messages": MESSAGES, "id": pl.String, "problem_id": pl.String, "domain": pl.String, "source": pl.String,
-    "reference": pl.String, "verdict": VERDICT_STRUCT, "teacher": TEACHER_STRUCT, "num_tokens": pl.Int64,
+    "reference": pl.String, "verdict": PUBLISHED_VERDICT, "teacher": TEACHER_STRUCT, "num_tokens": pl.Int64,
     "num_chars": pl.Int64,
 }
 REJECTED_SCHEMA = {
     "stage": pl.String, "reason": pl.String, "detail": pl.String, "row_index": pl.Int64, "problem_id": pl.String,
     "sample_id": pl.String, "source": pl.String, "problem": pl.String, "reference": pl.String,
-    "response": pl.String, "finish_reason": pl.String, "verdict": VERDICT_STRUCT,
+    "response": pl.String, "finish_reason": pl.String, "verdict": PUBLISHED_VERDICT,
     "responses": pl.List(pl.String), "raw": pl.String,
 }
 
@@ -34,8 +37,18 @@ def to_rejected(frame: pl.DataFrame) -> pl.DataFrame:
     """Project any stage's rejected rows onto the one published rejected schema."""
     cols = []
     for name, dtype in REJECTED_SCHEMA.items():
-        cols.append(pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype=dtype).alias(name))
+        if name == "verdict" and name in frame.columns:
+            cols.append(_published_verdict())
+        elif name in frame.columns:
+            cols.append(pl.col(name).cast(dtype))
+        else:
+            cols.append(pl.lit(None, dtype=dtype).alias(name))
     return frame.select(cols)
+
+
+def _published_verdict() -> pl.Expr:
+    v = pl.col("verdict").struct
+    return pl.struct(v.field("passed"), v.field("reason"), v.field("detail")).alias("verdict")
 
 
 def to_train(samples: pl.DataFrame, unit: str) -> pl.DataFrame:
@@ -47,7 +60,8 @@ def to_train(samples: pl.DataFrame, unit: str) -> pl.DataFrame:
             pl.struct(pl.lit("user").alias("role"), pl.col("problem").alias("content")),
             pl.struct(pl.lit("assistant").alias("role"), pl.col("response").alias("content")),
         ).alias("messages"),
-        pl.col("sample_id").alias("id"), "problem_id", "domain", "source", "reference", "verdict", "teacher",
+        pl.col("sample_id").alias("id"), "problem_id", "domain", "source", "reference", _published_verdict(),
+        "teacher",
         (pl.col("length") if unit == "tokens" else pl.lit(None, dtype=pl.Int64)).alias("num_tokens"),
         pl.col("response").str.len_chars().cast(pl.Int64).alias("num_chars"),
     ).cast(TRAIN_SCHEMA)

@@ -71,7 +71,8 @@ class StageCount:
 
     @classmethod
     def from_dict(cls, d: dict) -> StageCount:
-        return cls(d["stage"], d["rows_in"], d["kept"], Counter(d["rejected"]), d.get("seconds", 0.0), d.get("rows_out"))
+        return cls(d["stage"], d["rows_in"], d["kept"], Counter(d["rejected"]), d.get("seconds", 0.0),
+                   d.get("rows_out"))
 
 
 class Funnel:

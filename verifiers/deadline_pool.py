@@ -149,7 +149,11 @@ class DeadlinePool:
                 except (EOFError, OSError):
                     if w.current:
                         index, _ = w.current.popleft()
-                        results[index] = ("crash", w.process.poll())
+                        try:
+                            code = w.process.wait(timeout=5)
+                        except subprocess.TimeoutExpired:
+                            code = None
+                        results[index] = ("crash", code)
                         remaining -= 1
                         if w.current:
                             queue.appendleft(list(w.current))
@@ -172,7 +176,8 @@ class DeadlinePool:
                         queue.appendleft(list(w.current))
                     self._replace(w)
                 elif not w.ready and now - w.started > _START_TIMEOUT_S:
-                    raise RuntimeError(f"verifier worker for {self.fn_ref} did not start within {_START_TIMEOUT_S:.0f}s")
+                    raise RuntimeError(f"verifier worker for {self.fn_ref} did not start "
+                                       f"within {_START_TIMEOUT_S:.0f}s")
         return results
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ class Verdict:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Verdict":
+    def from_dict(cls, d: dict) -> Verdict:
         return cls(d["passed"], d["reason"], d.get("detail") or "", float(d.get("seconds") or 0.0))
 
 

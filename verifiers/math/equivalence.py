@@ -19,7 +19,7 @@ logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 _CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
 _DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
-_LATEXY = re.compile(r"[\\^{}_]")
+_NUMBER_TEXT = re.compile(r"[-+]?[\d\s.,]+%?")
 
 
 def _parse(text: str, fallback: str = "first_match") -> list:
@@ -37,10 +37,10 @@ def parse_gold(gold: str) -> tuple[tuple, tuple]:
     """
     if _DELIMITED.search(gold):
         candidates = [gold]
-    elif _LATEXY.search(gold):
-        candidates = ["\\boxed{" + gold + "}", gold]
-    else:  # plain text such as "1,22" or "7425000": math-verify's own reading first
+    elif _NUMBER_TEXT.fullmatch(gold):  # "1,22", "7 425 000": math-verify's own number reading first
         candidates = [gold, "\\boxed{" + gold + "}"]
+    else:
+        candidates = ["\\boxed{" + gold + "}", gold]
     loose: list = []
     for text in candidates:
         parsed = _parse(text, "no_fallback")
