@@ -43,6 +43,9 @@ from curation.verify_stage import verify_stage
 from curation.workdir import WorkDir
 
 STAGES = ("load", "exact_dedup", "generate", "format", "verify", "select")
+# Bump when the layout or schema of work parts changes: parts written by another format are
+# never mixed with new ones (the run asks for --restart instead).
+WORK_FORMAT = 2
 
 
 def out_dir_of(cfg: CurateConfig) -> Path:
@@ -185,7 +188,8 @@ def run_curation(cfg: CurateConfig, *, restart: bool = False, console: Console |
     src = resolve_source(cfg.source, cfg.domain)
     out_dir = out_dir_of(cfg)
     work = WorkDir(work_dir_of(out_dir))
-    fingerprint = {"recipe": cfg.fingerprint_dict(), "source": dataclasses.asdict(src)}
+    fingerprint = {"work_format": WORK_FORMAT, "recipe": cfg.fingerprint_dict(),
+                   "source": dataclasses.asdict(src)}
     if not work.ensure(fingerprint, restart=restart):
         raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
                            "re-run with --restart to discard them"])

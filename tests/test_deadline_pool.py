@@ -16,7 +16,7 @@ def test_results_errors_crashes_and_timeouts_are_values():
     assert out[1] == TIMEOUT
     assert out[2] == ("ok", 4)
     assert out[3][0] == "error" and "boom" in out[3][1]
-    assert out[4] == ("crash", 3)
+    assert out[4] == ("crash", None)
     assert out[5] == ("ok", 6)
     assert elapsed < 10
 

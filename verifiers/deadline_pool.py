@@ -5,10 +5,12 @@ Why not ``signal.alarm``: it only works in the main thread, and a C-level loop i
 overruns has its worker process killed (SIGKILL) and replaced, and the caller gets a
 ``TIMEOUT`` result for that item; the other items of its chunk are re-queued.
 
-Workers are plain ``python -m verifiers.deadline_pool`` subprocesses talking over pipes, so
-the caller's ``__main__`` is never re-imported (no ``if __name__ == "__main__"`` needed) and
-nothing is forked from a threaded parent. A worker dies with its parent (``PR_SET_PDEATHSIG``)
-and its start-up time never counts against an item.
+Workers are forked from a small fork server (``python -m verifiers.deadline_pool``) that has
+imported the task's module and run its optional ``warmup()``: every worker starts warm (for
+math, with the LaTeX parser's tables already built), replacing a killed worker takes
+milliseconds, the caller's ``__main__`` is never re-imported, and nothing is forked from the
+caller's own (possibly multi-threaded) process. Workers die with the server and the server
+dies with the caller (``PR_SET_PDEATHSIG``).
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import importlib
 import os
 import resource
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import recvfds, sendfds
 
 TIMEOUT = ("timeout", None)
 _START_TIMEOUT_S = 120.0
@@ -45,13 +50,8 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _worker_main(read_fd: int, write_fd: int, fn_ref: str, memory_bytes: int, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
-    if memory_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
-    fn = _resolve(fn_ref)
-    outbox.send(("ready", None))
+def _worker_loop(inbox: Connection, outbox: Connection, fn) -> None:
+    outbox.send(("ready", os.getpid()))
     while True:
         try:
             chunk = inbox.recv()
@@ -69,11 +69,53 @@ def _worker_main(read_fd: int, write_fd: int, fn_ref: str, memory_bytes: int, pa
             outbox.send((index, out))
 
 
+def _serve(ctrl_fd: int, fn_ref: str, memory_bytes: int, parent_pid: int, warm: bool) -> None:
+    """Fork server: one byte in on the control socket -> one warm worker out (pid + 2 pipe fds)."""
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # workers are reaped automatically
+    fn = _resolve(fn_ref)
+    if warm:
+        warmup = getattr(importlib.import_module(fn_ref.partition(":")[0]), "warmup", None)
+        if warmup is not None:
+            warmup()
+    ctrl = socket.socket(fileno=ctrl_fd)
+    ctrl.sendall(b"R")
+    server_pid = os.getpid()
+    while True:
+        try:
+            cmd = ctrl.recv(1)
+        except OSError:
+            return
+        if not cmd:
+            return
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ctrl.close()
+                os.close(to_child_w)
+                os.close(from_child_r)
+                _die_with_parent(server_pid)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                if memory_bytes:
+                    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+                _worker_loop(Connection(to_child_r, writable=False), Connection(from_child_w, readable=False), fn)
+            finally:
+                os._exit(0)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        ctrl.sendall(struct.pack("!i", pid))
+        sendfds(ctrl, [to_child_w, from_child_r])
+        os.close(to_child_w)
+        os.close(from_child_r)
+
+
 @dataclass
 class _Worker:
-    process: subprocess.Popen
-    conn: Connection
-    inbox: Connection
+    pid: int
+    conn: Connection  # results from the worker
+    inbox: Connection  # chunks to the worker
     ready: bool = False
     started: float = field(default_factory=time.monotonic)
     last: float = field(default_factory=time.monotonic)
@@ -83,39 +125,71 @@ class _Worker:
 class DeadlinePool:
     """``map`` items through ``fn_ref`` (``"module:function"``) with a per-item wall limit.
 
-    Each result is ``("ok", value)``, ``("error", message)``, ``("crash", exitcode)`` or
-    ``TIMEOUT``; ``map`` itself never raises for a bad item.
+    Each result is ``("ok", value)``, ``("error", message)``, ``("crash", None)`` (the worker
+    died) or ``TIMEOUT``; ``map`` itself never raises for a bad item.
     """
 
-    def __init__(self, fn_ref: str, workers: int | None = None, *, memory_bytes: int = 4 << 30):
+    def __init__(self, fn_ref: str, workers: int | None = None, *, memory_bytes: int = 4 << 30,
+                 warm: bool = False):
+        """``warm``: run the task module's ``warmup()`` in the fork server first, so every worker
+        (including replacements of killed ones) starts warm. Worth it for large batches only."""
         self.fn_ref = fn_ref
+        self.warm = warm
         self.size = max(1, workers or os.cpu_count() or 1)
         self.memory_bytes = memory_bytes
         self._workers: list[_Worker] = []
+        self._server: subprocess.Popen | None = None
+        self._ctrl: socket.socket | None = None
         self.restarts = 0
 
-    def _spawn(self) -> _Worker:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        cmd = [sys.executable, "-m", "verifiers.deadline_pool", str(to_child_r), str(from_child_w),
-               self.fn_ref, str(self.memory_bytes), str(os.getpid())]
+    def _ensure_server(self) -> None:
+        if self._server is not None and self._server.poll() is None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        proc = subprocess.Popen(cmd, pass_fds=(to_child_r, from_child_w), env=env, stdin=subprocess.DEVNULL)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        return _Worker(proc, Connection(from_child_r, writable=False), Connection(to_child_w, readable=False))
+        cmd = [sys.executable, "-m", "verifiers.deadline_pool", str(theirs.fileno()), self.fn_ref,
+               str(self.memory_bytes), str(os.getpid()), "1" if self.warm else "0"]
+        self._server = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        ours.settimeout(_START_TIMEOUT_S)
+        try:
+            if ours.recv(1) != b"R":
+                raise RuntimeError(f"verifier fork server for {self.fn_ref} failed to start")
+        except TimeoutError:
+            raise RuntimeError(f"verifier fork server for {self.fn_ref} did not start in {_START_TIMEOUT_S:.0f}s"
+                               ) from None
+        self._ctrl = ours
 
-    def _replace(self, worker: _Worker) -> _Worker:
-        if worker.process.poll() is None:
-            worker.process.kill()
-        worker.process.wait(timeout=10)
+    def _spawn(self) -> _Worker:
+        self._ensure_server()
+        self._ctrl.sendall(b"F")
+        (pid,) = struct.unpack("!i", self._recv_exact(4))
+        to_child, from_child = recvfds(self._ctrl, 2)
+        return _Worker(pid, Connection(from_child, writable=False), Connection(to_child, readable=False))
+
+    def _recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self._ctrl.recv(n - len(data))
+            if not chunk:
+                raise RuntimeError(f"verifier fork server for {self.fn_ref} died")
+            data += chunk
+        return data
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        try:
+            os.kill(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         worker.conn.close()
         worker.inbox.close()
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        self._kill(worker)
         self.restarts += 1
-        if self.restarts > 50 * self.size and not any(w.ready for w in self._workers):
-            raise RuntimeError(f"verifier workers for {self.fn_ref} keep dying at start-up")
         fresh = self._spawn()
         self._workers[self._workers.index(worker)] = fresh
         return fresh
@@ -149,11 +223,7 @@ class DeadlinePool:
                 except (EOFError, OSError):
                     if w.current:
                         index, _ = w.current.popleft()
-                        try:
-                            code = w.process.wait(timeout=5)
-                        except subprocess.TimeoutExpired:
-                            code = None
-                        results[index] = ("crash", code)
+                        results[index] = ("crash", None)
                         remaining -= 1
                         if w.current:
                             queue.appendleft(list(w.current))
@@ -186,26 +256,32 @@ class DeadlinePool:
                 w.inbox.send(None)
             except OSError:
                 pass
-        for w in self._workers:
-            try:
-                w.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                w.process.kill()
-                w.process.wait(timeout=2)
-            w.conn.close()
-            w.inbox.close()
+            self._kill(w)
         self._workers.clear()
+        if self._ctrl is not None:
+            self._ctrl.close()
+            self._ctrl = None
+        if self._server is not None:
+            try:
+                self._server.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+                self._server.wait(timeout=2)
+            self._server = None
 
 
 _POOLS: dict[tuple[str, int], DeadlinePool] = {}
 
 
-def shared_pool(fn_ref: str, workers: int | None = None) -> DeadlinePool:
-    """One pool per (function, size), reused across calls and closed at exit."""
+def shared_pool(fn_ref: str, workers: int | None = None, *, warm: bool = False) -> DeadlinePool:
+    """One pool per (function, size), reused across calls and closed at exit.
+
+    ``warm`` applies when the pool is first created (a large first batch asks for it).
+    """
     size = max(1, workers or os.cpu_count() or 1)
     key = (fn_ref, size)
     if key not in _POOLS:
-        _POOLS[key] = DeadlinePool(fn_ref, size)
+        _POOLS[key] = DeadlinePool(fn_ref, size, warm=warm)
     return _POOLS[key]
 
 
@@ -217,4 +293,4 @@ def _close_pools() -> None:
 
 
 if __name__ == "__main__":
-    _worker_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    _serve(int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1")

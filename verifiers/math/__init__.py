@@ -23,6 +23,9 @@ __all__ = ["verify", "verify_many", "split_final", "last_boxed", "boxed_answers"
 
 _CHECK = "verifiers.math.equivalence:check"
 _MAX_PRED_CHARS = 20_000
+# A first batch with this many items for the workers starts a pool whose fork server warms the
+# LaTeX parser once (about 2 s) so that every worker, including replacements, starts warm.
+_WARM_FROM = 200
 _FINAL_PHRASE = re.compile(r"final answer is|the answer is", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.\s|\n\s*\n")
 
@@ -100,7 +103,8 @@ def verify_many(pairs: Iterable[tuple[str, str]], *, workers: int | None = None,
         # gold's parse is cached.
         items = sorted(todo, key=lambda it: (it[1], it[0]))
         t0 = time.perf_counter()
-        results = shared_pool(_CHECK, workers).map(items, timeout_s=timeout_s, chunk_size=8)
+        pool = shared_pool(_CHECK, workers, warm=len(items) >= _WARM_FROM)
+        results = pool.map(items, timeout_s=timeout_s, chunk_size=8)
         per_item = (time.perf_counter() - t0) / max(1, len(items))
         for item, res in zip(items, results, strict=True):
             verdict = _to_verdict(res, timeout_s, per_item)

@@ -109,3 +109,28 @@ def check(item: tuple[str, str]) -> tuple[bool | None, str, str]:
         return None, "unparseable_gold", f"gold={_short(gold)}"
     answer = pred_parsed[-1] if pred_parsed else boxed
     return False, "wrong_answer", f"answer={_short(answer)} via=math_verify"
+
+
+# Expressions of the shapes real answers take. Parsing them once in the fork server builds the
+# LaTeX parser's prediction tables, which every forked worker then inherits (measured: the
+# same answers parse about 1.5x faster on warm tables).
+_WARMUP = (
+    "42", "-3", "0.5", "1,000", "\\frac{1}{2}", "-\\frac{7}{3}", "\\dfrac{3}{4}", "\\sqrt{2}", "3\\sqrt{5}",
+    "\\frac{\\sqrt{3}}{2}", "2\\pi", "\\frac{5\\pi}{6}", "\\pi^2", "x^2+1", "2x^2 - 3x + 1", "(x+1)^2",
+    "x = 5", "y = -2x + 3", "a + b", "e^{i\\pi}", "e^{i\\theta}", "z = e^{i\\pi/6}", "10^\\circ", "90^{\\circ}",
+    "50\\%", "(1,2)", "(3, \\frac{\\pi}{2})", "[0,1)", "(-\\infty, 3]", "[\\frac{\\pi^2}{8},\\frac{5\\pi^2}{4}]",
+    "\\{1,2,3\\}", "1, -2", "x \\in [-2, 7]", "-2 \\le x \\le 7", "\\infty", "\\log_2 8", "\\ln 2",
+    "\\sin 30^\\circ", "\\cos(2\\theta)", "\\tan^{-1}(1)", "\\sin^2 x + \\cos^2 x = 1", "\\binom{8}{3}", "5!",
+    "\\sqrt[3]{27}", "|x - 3|", "\\lfloor \\sqrt{120} \\rfloor", "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+    "\\begin{pmatrix} 2 & 3 \\\\ 1 & 4 \\end{pmatrix}", "\\text{(A)}", "\\text{Evelyn}", "12\\text{ cm}",
+    "\\mathbf{A}^{2}", "f(x) = 2x + 1", "\\frac{dy}{dx} = 3x^2", "\\sum_{k=1}^{n} k", "4:30", "3 + 4i",
+    "\\overline{AB}", "\\angle ABC = 45^\\circ", "\\frac{a}{b} + \\frac{c}{d}", "2^{10} - 1", "10^{-3}",
+)
+
+
+def warmup() -> None:
+    """Build the LaTeX parser's tables once in the fork server, so every worker starts warm."""
+    for text in _WARMUP:
+        check(("\\boxed{" + text + "}", "1"))
+    parse_gold.cache_clear()
+    _parse_pred.cache_clear()
