@@ -33,11 +33,17 @@ def parse_gold(gold: str) -> tuple[tuple, tuple]:
     """Parse a gold answer: ``(symbolic, loose)``.
 
     ``symbolic`` holds only real parses; ``loose`` may hold the raw string math-verify fell back
-    to. A bare LaTeX gold such as ``\\frac{1}{2}`` is read as if boxed.
+    to. A bare LaTeX gold such as ``\\frac{1}{2}`` is read as if boxed. A bare gold of digits
+    and commas is ambiguous ("-2,1" is a list, "1,22" may be a decimal comma, "1,000" a
+    thousands separator): every reading is kept, and a prediction matching any one passes.
     """
     if _DELIMITED.search(gold):
         candidates = [gold]
-    elif _NUMBER_TEXT.fullmatch(gold):  # "1,22", "7 425 000": math-verify's own number reading first
+    elif _NUMBER_TEXT.fullmatch(gold):
+        if "," in gold:
+            readings = _parse(gold, "no_fallback") + _parse("\\boxed{" + gold + "}", "no_fallback")
+            if readings:
+                return tuple(readings), tuple(readings)
         candidates = [gold, "\\boxed{" + gold + "}"]
     else:
         candidates = ["\\boxed{" + gold + "}", gold]
