@@ -14,6 +14,16 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, ax, title: str, path: Path) -> Path:
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def length_histogram(lengths: list[int], unit: str, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
@@ -26,13 +36,7 @@ def length_histogram(lengths: list[int], unit: str, path: Path) -> Path:
         ax.text(0.5, 0.5, "no rows kept", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(f"response length ({unit})")
     ax.set_ylabel("rows")
-    ax.set_title("Kept responses by length")
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, "Kept responses by length", path)
 
 
 def count_bars(counts: dict[str, int], title: str, path: Path, top: int = 20) -> Path:
@@ -45,10 +49,4 @@ def count_bars(counts: dict[str, int], title: str, path: Path, top: int = 20) ->
         ax.set_yticks(range(len(items)), names)
         ax.invert_yaxis()
     ax.set_xlabel("rows")
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, title, path)
