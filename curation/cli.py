@@ -34,6 +34,9 @@ def _teachers():
 CHOICES = {"source__preset": _presets, "teacher__backend": _teachers}
 
 
+_FLAGS: dict[str, str] = {}
+
+
 def config_options(func):
     """Add one click option per flagged field of ``CurateConfig`` (dest ``section__name``)."""
     for section, f in reversed(iter_fields(CurateConfig)):
@@ -41,10 +44,11 @@ def config_options(func):
         if not flag:
             continue
         dest = f"{section}__{f.name}"
+        _FLAGS[dest] = flag.split("/")[0]
         hint, _ = _leaf_type(type(getattr(CurateConfig(), section)), f.name)
         kwargs: dict = {"help": f.metadata.get("help", ""), "default": None}
         if f.metadata.get("multiple"):
-            kwargs.update(multiple=True, default=(), metavar="OURS=THEIRS")
+            kwargs.update(multiple=True, default=(), metavar="NAME=PATH" if f.name == "benchmarks" else "OURS=THEIRS")
         elif hint is bool:
             if "/" not in flag:
                 kwargs.update(is_flag=True, flag_value=True)
@@ -62,14 +66,15 @@ def overrides_from(kwargs: dict) -> tuple[dict, list[str]]:
         if value is None or value == ():
             continue
         section, _, name = dest.partition("__")
-        if name == "fields":
+        if isinstance(value, tuple):  # repeatable KEY=VALUE options
+            flag = _FLAGS[dest]
             mapping = {}
             for item in value:
-                ours, sep, theirs = item.partition("=")
-                if not sep or not ours or not theirs:
-                    problems.append(f"option --field: expected OURS=THEIRS, got {item!r}")
+                key, sep, val = item.partition("=")
+                if not sep or not key.strip() or not val.strip():
+                    problems.append(f"option {flag}: expected KEY=VALUE, got {item!r}")
                     continue
-                mapping[ours.strip()] = theirs.strip()
+                mapping[key.strip()] = val.strip()
             value = mapping
         overrides[f"{section}.{name}"] = value
     return overrides, problems
@@ -115,9 +120,12 @@ def _domain_command(domain: str) -> click.Command:
         if not (recipe or "source.path" in overrides or "source.preset" in overrides):
             overrides["source.path"] = "demo"
             data.setdefault("source", {})["preset"] = None
+            # The recipe's benchmarks are Hub datasets; the offline demo checks its own small one.
+            data.setdefault("decontaminate", {})["benchmarks"] = {"demo_benchmark": "demo"}
             if not quiet:
-                console.print(f"[dim]no --source/--preset/--recipe: curating the embedded {domain} demo set "
-                              f"(the recipe's own source is used with --recipe {recipe_path(domain)})[/dim]")
+                console.print(f"[dim]no --source/--preset/--recipe: curating the embedded {domain} demo set, "
+                              f"decontaminated against the embedded demo benchmark (the recipe's own source and "
+                              f"benchmarks are used with --recipe {recipe_path(domain)})[/dim]")
         if data.get("domain", domain) != domain:
             problems.append(f"recipe: is for domain {data.get('domain')!r}, not {domain!r}")
         data["domain"] = domain

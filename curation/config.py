@@ -71,6 +71,26 @@ class FilterConfig:
 @dataclass
 class DedupConfig:
     exact: bool = _opt(True, "--exact-dedup/--no-exact-dedup", "Drop problems whose normalised text repeats.")
+    near: bool = _opt(True, "--dedup/--no-dedup", "Drop near-duplicate problems (MinHash LSH over word "
+                      "3-grams of math-aware tokens).")
+    threshold: float = _opt(0.8, "--dedup-threshold", "Jaccard similarity at which problems count as near "
+                            "duplicates.")
+    num_perm: int = _opt(128, None)
+    shingle: int = _opt(3, None)
+    against: str | None = _opt(None, "--dedup-against", "A published set (folder or Hub dataset id) whose "
+                               "problems new problems must not near-duplicate.")
+
+
+@dataclass
+class DecontamConfig:
+    enabled: bool = _opt(True, "--decontaminate/--no-decontaminate", "Drop problems that overlap a benchmark.")
+    ngram: int = _opt(8, "--ngram", "Word n-gram length for benchmark overlap.")
+    fuzzy: bool = _opt(False, "--fuzzy-decontam/--no-fuzzy-decontam", "Also drop problems whose MinHash "
+                       "similarity to a benchmark item reaches fuzzy_threshold (catches some rewordings).")
+    fuzzy_threshold: float = _opt(0.5, None)
+    benchmarks: dict[str, str] = _opt({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
+                                      "to the recipe's list).", multiple=True)
+    on_missing: str = _opt("error", None)  # "error": a benchmark that cannot be loaded stops the run
 
 
 @dataclass
@@ -103,6 +123,7 @@ class CurateConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     filters: FilterConfig = field(default_factory=FilterConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontaminate: DecontamConfig = field(default_factory=DecontamConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -202,7 +223,10 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
         section, _, name = dotted.partition(".")
         sub = getattr(cfg, section)
         hint, optional = _leaf_type(type(sub), name)
-        setattr(sub, name, _coerce(value, hint, optional, f"option {dotted}", problems))
+        value = _coerce(value, hint, optional, f"option {dotted}", problems)
+        if typing.get_origin(hint) is dict:  # mapping options add to the recipe's mapping
+            value = {**getattr(sub, name), **(value or {})}
+        setattr(sub, name, value)
     problems.extend(validate(cfg))
     if check_source and not any(p.startswith(("source", f"{origin}: source")) for p in problems):
         from curation.sources import resolve_source
@@ -248,6 +272,19 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("verify.timeout_s: must be positive")
     if isinstance(cfg.filters.max_length, int) and cfg.filters.max_length < 1:
         p.append("filters.max_length: must be at least 1")
+    d, dc = cfg.dedup, cfg.decontaminate
+    if isinstance(d.threshold, float) and not 0 < d.threshold < 1:
+        p.append(f"dedup.threshold: must be between 0 and 1, got {d.threshold}")
+    if isinstance(d.num_perm, int) and not 16 <= d.num_perm <= 1024:
+        p.append("dedup.num_perm: must be between 16 and 1024")
+    if isinstance(d.shingle, int) and d.shingle < 1:
+        p.append("dedup.shingle: must be at least 1")
+    if isinstance(dc.ngram, int) and dc.ngram < 1:
+        p.append("decontaminate.ngram: must be at least 1")
+    if isinstance(dc.fuzzy_threshold, float) and not 0 < dc.fuzzy_threshold < 1:
+        p.append("decontaminate.fuzzy_threshold: must be between 0 and 1")
+    if dc.on_missing not in ("error", "skip"):
+        p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     if not (isinstance(cfg.teacher.temperature, float) and 0 <= cfg.teacher.temperature <= 5):
         p.append("teacher.temperature: must be between 0 and 5")
     return p

@@ -23,8 +23,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.config import ConfigError, CurateConfig
-from curation.exact_dedup import exact_dedup_stage
 from curation.format_filters import LengthCounter, format_stage
+from curation.minhash import NearDupIndex, signatures
+from curation.problem_stages import PROBLEM_STAGES
 from curation.problems import load_part
 from curation.publish import (
     REJECTED_SCHEMA,
@@ -42,10 +43,10 @@ from curation.teachers import TEACHERS
 from curation.verify_stage import verify_stage
 from curation.workdir import WorkDir
 
-STAGES = ("load", "exact_dedup", "generate", "format", "verify", "select")
+STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 # Bump when the layout or schema of work parts changes: parts written by another format are
 # never mixed with new ones (the run asks for --restart instead).
-WORK_FORMAT = 2
+WORK_FORMAT = 3
 
 
 def out_dir_of(cfg: CurateConfig) -> Path:
@@ -89,31 +90,41 @@ def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress:
     return n_parts
 
 
-def _dedup_phase(cfg: CurateConfig, work: WorkDir, n_parts: int) -> set[int]:
-    info = work.done("exact_dedup")
-    if info is None:
-        t0 = time.perf_counter()
-        cols = ["problem_id", "problem", "row_index"]
-        frames = [pl.read_parquet(work.root / f"load/part-{k:05d}.parquet", columns=cols) for k in range(n_parts)]
-        problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
-        dropped = exact_dedup_stage(problems) if cfg.dedup.exact and problems.height else {}
-        rejected = []
-        for k in range(n_parts):
-            part = work.read(f"load/part-{k:05d}")
-            hit = part.filter(pl.col("row_index").is_in(list(dropped)))
-            if hit.height:
-                rejected.append(hit.with_columns(
-                    pl.lit("exact_dedup").alias("stage"), pl.lit("duplicate_problem").alias("reason"),
-                    pl.col("row_index").map_elements(lambda i: f"duplicate of {dropped[i]}",
-                                                     return_dtype=pl.String).alias("detail")))
-        work.write("exact_dedup.rejected", to_rejected(pl.concat(rejected)) if rejected
-                   else pl.DataFrame(schema=REJECTED_SCHEMA))
-        count = StageCount("exact_dedup")
-        count.add(problems.height, problems.height - len(dropped), Counter({"duplicate_problem": len(dropped)})
-                  if dropped else Counter(), time.perf_counter() - t0)
-        work.write("exact_dedup", pl.DataFrame({"row_index": list(dropped)}, schema={"row_index": pl.Int64}))
-        work.mark_done("exact_dedup", count.to_dict())
-    return set(work.read("exact_dedup")["row_index"].to_list())
+def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Progress) -> set[int]:
+    """Run the problem-level stages in order, each over what the previous kept; returns dropped rows."""
+    cols = ["problem_id", "problem", "reference", "row_index"]
+    problems: pl.DataFrame | None = None
+    dropped: set[int] = set()
+    task = progress.add_task("problem stages", total=len(PROBLEM_STAGES), status="")
+    for stage, fn in PROBLEM_STAGES.items():
+        if work.done(stage) is None:
+            if problems is None:
+                frames = [pl.read_parquet(work.root / f"load/part-{k:05d}.parquet", columns=cols)
+                          for k in range(n_parts)]
+                problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
+            remaining = problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
+            progress.update(task, status=stage)
+            t0 = time.perf_counter()
+            drops, info = fn(remaining, cfg)
+            rejected = []
+            for k in range(n_parts):
+                part = work.read(f"load/part-{k:05d}")
+                hit = part.filter(pl.col("row_index").is_in(list(drops)))
+                if hit.height:
+                    rejected.append(hit.with_columns(
+                        pl.lit(stage).alias("stage"),
+                        pl.Series("reason", [drops[i][0] for i in hit["row_index"]], dtype=pl.String),
+                        pl.Series("detail", [drops[i][1] for i in hit["row_index"]], dtype=pl.String)))
+            work.write(f"{stage}.rejected", to_rejected(pl.concat(rejected)) if rejected
+                       else pl.DataFrame(schema=REJECTED_SCHEMA))
+            work.write(stage, pl.DataFrame({"row_index": list(drops)}, schema={"row_index": pl.Int64}))
+            count = StageCount(stage)
+            count.add(remaining.height, remaining.height - len(drops), Counter(r for r, _ in drops.values()),
+                      time.perf_counter() - t0)
+            work.mark_done(stage, {**count.to_dict(), "info": info})
+        dropped |= set(work.read(stage)["row_index"].to_list())
+        progress.update(task, advance=1)
+    return dropped
 
 
 def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
@@ -196,7 +207,7 @@ def run_curation(cfg: CurateConfig, *, restart: bool = False, console: Console |
     lengths = LengthCounter(cfg.filters.tokenizer)
     with _progress(console, quiet) as progress:
         n_parts = _load_phase(cfg, src, work, progress)
-        dropped = _dedup_phase(cfg, work, n_parts)
+        dropped = _problem_phase(cfg, work, n_parts, progress)
         _sample_phase(cfg, work, n_parts, dropped, lengths, progress)
     return publish(cfg, src, work, n_parts, out_dir, lengths, started)
 
@@ -209,7 +220,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     for k in range(n_parts):
         funnel.merge([work.done(f"load/part-{k:05d}")])
         funnel.merge(work.done(f"samples/part-{k:05d}")["counts"])
-    funnel.merge([work.done("exact_dedup")])
+    funnel.merge([work.done(stage) for stage in PROBLEM_STAGES])
     total_train = funnel["select"].kept
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -229,7 +240,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
 
     def rejected_frames():
         yield from (to_rejected(work.read(f"load/part-{k:05d}.rejected")) for k in range(n_parts))
-        yield work.read("exact_dedup.rejected")
+        yield from (work.read(f"{stage}.rejected") for stage in PROBLEM_STAGES)
         yield from (work.read(f"samples/part-{k:05d}.rejected") for k in range(n_parts))
 
     total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
@@ -253,6 +264,8 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         "verifier": {"domain": cfg.domain, "timeout_s": cfg.verify.timeout_s,
                      "keep_unverified": cfg.verify.keep_unverified, "decided_by": dict(verdict_paths)},
         "teacher": dataclasses.asdict(cfg.teacher),
+        "decontamination": work.done("decontaminate")["info"],
+        "near_dedup": work.done("near_dedup")["info"],
         "isolation": None,
         "parts": n_parts,
         "shards": {"train": train_files, "rejected": rejected_files},
@@ -262,7 +275,19 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     }
     recipe = cfg.to_dict()
     recipe["output"].pop("out_dir", None)
+    _write_index(cfg, work, n_parts, out_dir)
     write_recipe(out_dir, recipe)
     write_report(out_dir, report)
     render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
     return report
+
+
+def _write_index(cfg: CurateConfig, work: WorkDir, n_parts: int, out_dir: Path) -> None:
+    """Save the near-dup index of the published problems (for a later ``--dedup-against``)."""
+    frames = [work.read(f"samples/part-{k:05d}").select("problem_id", "problem") for k in range(n_parts)]
+    published = pl.concat(frames).unique("problem_id", keep="first", maintain_order=True) if frames else None
+    ids = published["problem_id"].to_list() if published is not None else []
+    texts = published["problem"].to_list() if published is not None else []
+    d = cfg.dedup
+    NearDupIndex(ids, signatures(texts, num_perm=d.num_perm, shingle=d.shingle), d.threshold, d.num_perm,
+                 d.shingle).save(out_dir / "index")

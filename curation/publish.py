@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -69,19 +70,28 @@ def to_train(samples: pl.DataFrame, unit: str) -> pl.DataFrame:
 
 def write_shards(frames: Iterable[pl.DataFrame], total: int, shard_rows: int, folder: Path, prefix: str,
                  schema: dict) -> list[str]:
-    """Stream frames into ``folder/prefix-0000i-of-0000N.parquet``; always at least one shard."""
+    """Stream frames into ``folder/prefix-0000i-of-0000N-<hash>.parquet``; always at least one shard.
+
+    The suffix is a hash of the shard's bytes: identical rows give identical names (an
+    unchanged re-run changes nothing), and changed rows give new names, which is what makes
+    ``datasets.load_dataset(folder)`` see them instead of its cached copy of the old ones.
+    """
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     n_shards = max(1, math.ceil(total / shard_rows))
-    names = [f"{prefix}-{i:05d}-of-{n_shards:05d}.parquet" for i in range(n_shards)]
+    names: list[str] = []
     buffer: list[pl.DataFrame] = []
     buffered = 0
     shard = 0
 
     def flush(frame: pl.DataFrame) -> None:
         nonlocal shard
-        pq.write_table(frame.to_arrow(), folder / names[shard], compression="zstd")
+        tmp = folder / f".{prefix}-{shard:05d}.tmp"
+        pq.write_table(frame.to_arrow(), tmp, compression="zstd")
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
+        names.append(f"{prefix}-{shard:05d}-of-{n_shards:05d}-{digest}.parquet")
+        tmp.rename(folder / names[-1])
         shard += 1
 
     for frame in frames:

@@ -31,9 +31,12 @@ def yaml_header(report: dict, license: str) -> dict:
         "tags": ["reasoning", "distillation", "branch-merge", "synthetic", *DOMAIN_TAGS.get(report["domain"], [])],
         "size_categories": [size_category(report["rows"]["train"])],
         "pretty_name": f"Branch-Merge {report['domain']} SFT set",
+        # Exact shard lists, not globs: `datasets` caches a local folder by its card's configs, so
+        # naming the (content-hashed) files is what makes it notice a re-curated folder.
         "configs": [
-            {"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}], "default": True},
-            {"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*.parquet"}]},
+            {"config_name": "default", "data_files": [{"split": "train", "path": report["shards"]["train"]}],
+             "default": True},
+            {"config_name": "rejected", "data_files": [{"split": "train", "path": report["shards"]["rejected"]}]},
         ],
     }
 
@@ -50,6 +53,29 @@ def _reason_rows(funnel: list[dict]) -> str:
     rows = [f"| {s['stage']} | `{r}` | {n} |" for s in funnel for r, n in sorted(s["rejected"].items(),
                                                                                  key=lambda kv: -kv[1])]
     return "\n".join(rows) or "| - | - | 0 |"
+
+
+def _near_dedup_text(info: dict) -> str:
+    if not info.get("enabled"):
+        return "off"
+    text = (f"MinHash LSH, Jaccard >= {info['threshold']}, {info['num_perm']} permutations, word {info['shingle']}-grams "
+            f"of math-aware tokens; lowest problem_id of each cluster kept; {info.get('clusters_total', 0)} clusters")
+    if info.get("against"):
+        text += f"; also against `{info['against']}`"
+    return text
+
+
+def _decontam_text(info: dict) -> str:
+    if not info.get("enabled"):
+        return "off"
+    parts = []
+    for name, b in sorted((info.get("benchmarks") or {}).items()):
+        status = f"{b['items']} items" if b["status"] == "checked" else "NOT CHECKED (" + b["status"] + ")"
+        parts.append(f"{name} (`{b['source']}`, {status})")
+    how = f"word {info['ngram']}-gram overlap (items under {info['ngram']} words: exact text)"
+    if info.get("fuzzy"):
+        how += f" + MinHash similarity >= {info['fuzzy_threshold']}"
+    return f"{how} against " + (", ".join(parts) if parts else "no benchmarks")
 
 
 def _example(out_dir: Path, report: dict) -> str:
@@ -104,6 +130,8 @@ def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: l
         "verifier": (f"{report['domain']} verifier, hard timeout {verdict['timeout_s']} s per sample; "
                      f"unverifiable samples {'kept' if verdict['keep_unverified'] else 'dropped'}"),
         "dedup": "on (normalised text, lowest problem_id kept)" if recipe["dedup"]["exact"] else "off",
+        "near_dedup": _near_dedup_text(report.get("near_dedup") or {}),
+        "decontamination": _decontam_text(report.get("decontamination") or {}),
         "filters": (f"reasoning block {'optional' if filters['allow_no_think'] else 'required'}; finish reason "
                     f"{'must be stop' if filters['require_stop'] else 'not checked'}; max length "
                     f"{report['length']['max_length']:,} {unit}; repetition loops dropped"),

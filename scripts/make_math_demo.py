@@ -87,7 +87,15 @@ PROBLEMS = [
     ("What is $12 \\times 12$?", "144", "12 * 12 = 144.", "144", "124"),
     ("How many edges does a cube have?", "12", "A cube has 4 edges on top, 4 on the bottom and 4 vertical.",
      "12", "8"),
+    ("A train leaves a station at noon traveling east at a constant speed of 60 miles per hour. A second train "
+     "leaves the same station at 1 pm traveling east on a parallel track at a constant speed of 80 miles per "
+     "hour. At what time, in hours after noon, does the second train catch up with the first train?", "4",
+     "At time t hours after noon the first train has gone 60t miles and the second 80(t - 1). They meet when "
+     "60t = 80t - 80, so t = 4.", "4", "3"),
 ]
+
+# A near duplicate of the train problem (one word changed): dropped by MinHash near-dedup.
+NEAR_DUPLICATE = PROBLEMS[-1][0].replace("At what time", "At which time")
 
 
 def think(reasoning: str) -> str:
@@ -137,6 +145,9 @@ def main() -> None:
     for i in (0, 7):
         dup = dict(rows[i], id=f"demo-dup-{i:03d}", problem="  " + PROBLEMS[i][0].upper().replace(" ", "  "))
         rows.append(dup)
+    near = responses_for(len(PROBLEMS) + 1, *PROBLEMS[-1][2:])
+    rows.append({"id": "demo-near-dup", "problem": NEAR_DUPLICATE, "answer": PROBLEMS[-1][1], "responses": near[0],
+                 "finish_reasons": near[1]})
     rows.append({"id": "demo-noresp", "problem": "What is $2^{8}$?", "answer": "256", "responses": []})
     rows.append({"id": "demo-bad-1", "answer": "3"})  # no problem
     rows.append({"id": "demo-bad-2", "problem": "What is $2 + 2$?", "answer": ["4"]})  # answer not text

@@ -34,7 +34,7 @@ def test_curate_math_with_no_arguments_curates_the_demo(tmp_path):
     assert report["rows"]["source_rows"] >= 40
     reasons = {r for s in report["funnel"] for r in s["rejected"]}
     for expected in ("wrong_answer", "no_answer", "truncated", "degenerate_repetition", "duplicate_problem",
-                     "unparseable_gold", "malformed_problem", "malformed_answer"):
+                     "unparseable_gold", "malformed_problem", "malformed_answer", "contaminated", "near_duplicate"):
         assert expected in reasons
 
 
@@ -67,7 +67,8 @@ def test_malformed_rows_are_rejected_with_reasons(tmp_path):
         {"problem": "What is 3+3?", "answer": 6, "responses": ["<think>3+3</think> \\boxed{6}"]},
     ])
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["math", "--source", str(src), "--out", str(out), "--quiet"])
+    result = CliRunner().invoke(main, ["math", "--source", str(src), "--out", str(out), "--quiet",
+                                       "--no-decontaminate"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     load = report["funnel"][0]
@@ -87,7 +88,8 @@ def test_field_mapping_and_keep(tmp_path, shared_data):
     src = shared_data / "traces/math_cot_100x8.jsonl"
     out = tmp_path / "cot"
     args = ["math", "--source", str(src), "--field", "problem=question", "--field", "answer=gt", "--field",
-            "responses=code", "--allow-no-think", "--keep", "first", "--out", str(out), "--quiet"]
+            "responses=code", "--allow-no-think", "--keep", "first", "--out", str(out), "--quiet",
+            "--no-decontaminate"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())

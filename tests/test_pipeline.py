@@ -29,7 +29,9 @@ def assert_conserved(report: dict) -> None:
     # stages chain: what one keeps is what the next receives (samples fan out at generate)
     f = {s["stage"]: s for s in report["funnel"]}
     assert f["load"]["kept"] == f["exact_dedup"]["rows_in"]
-    assert f["exact_dedup"]["kept"] == f["generate"]["rows_in"]
+    assert f["exact_dedup"]["kept"] == f["decontaminate"]["rows_in"]
+    assert f["decontaminate"]["kept"] == f["near_dedup"]["rows_in"]
+    assert f["near_dedup"]["kept"] == f["generate"]["rows_in"]
     assert f["generate"]["rows_out"] == f["format"]["rows_in"]
     assert f["format"]["kept"] == f["verify"]["rows_in"]
     assert f["verify"]["kept"] == f["select"]["rows_in"]
@@ -64,7 +66,7 @@ def test_real_traces_conserve(tmp_path, shared_data):
     assert abs(report["rows"]["train"] - 728) <= 8
 
 
-def test_load_dataset_reads_both_configs(tmp_path):
+def test_load_dataset_reads_both_configs_and_sees_a_recuration(tmp_path):
     import datasets
 
     out = tmp_path / "math"
@@ -73,6 +75,11 @@ def test_load_dataset_reads_both_configs(tmp_path):
     train = datasets.load_dataset(str(out), split="train")
     rejected = datasets.load_dataset(str(out), "rejected", split="train")
     assert (train.num_rows, rejected.num_rows) == (report["rows"]["train"], report["rows"]["rejected"])
+    # Re-curating the same folder with another recipe: datasets must not serve its cached copy.
+    again = run_curation(build_config({"domain": "math", "source": {"path": "demo"}, "select": {"keep": "first"},
+                                       "output": {"out_dir": str(out), "shard_rows": 20}}), quiet=True, restart=True)
+    assert again["rows"]["train"] < report["rows"]["train"]
+    assert datasets.load_dataset(str(out), split="train").num_rows == again["rows"]["train"]
 
 
 def test_card_header_and_numbers(tmp_path):
@@ -82,8 +89,9 @@ def test_card_header_and_numbers(tmp_path):
     report = curate(out, "demo")
     card = DatasetCard.load(out / "README.md")
     configs = {c["config_name"]: c for c in card.data.to_dict()["configs"]}
-    assert configs["default"]["data_files"][0]["path"] == "data/*.parquet"
-    assert configs["rejected"]["data_files"][0]["path"] == "rejected/*.parquet"
+    assert configs["default"]["data_files"][0]["path"] == report["shards"]["train"]
+    assert configs["rejected"]["data_files"][0]["path"] == report["shards"]["rejected"]
+    assert all((out / f).is_file() for f in report["shards"]["train"] + report["shards"]["rejected"])
     text = (out / "README.md").read_text()
     for s in report["funnel"]:
         assert f"| {s['stage']} | {s['rows_in']} | {s['kept']} | {s['rejected_total']} |" in text
@@ -126,7 +134,7 @@ def test_sigkill_midway_then_rerun_publishes_the_same_rows(tmp_path, shared_data
     """Kill a multi-part run with SIGKILL part-way, re-run it, compare with an uninterrupted run."""
     src = str(shared_data / "traces/math_cot_100x8.jsonl")
     args = ["--source", src, "--field", "problem=question", "--field", "answer=gt", "--field", "responses=code",
-            "--allow-no-think", "--part-size", "4", "--quiet", "--workers", "2"]
+            "--allow-no-think", "--part-size", "4", "--quiet", "--workers", "2", "--no-decontaminate"]
     cmd = [sys.executable, "-m", "curation.cli", "math", *args]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 

@@ -1,0 +1,47 @@
+"""Benchmarks for decontamination: the known ones by Hub id, or any local file / Hub id.
+
+A benchmark is given as ``PATH_OR_ID`` or ``PATH_OR_ID#field`` (the field holding the item
+text). Known names fill in the subset, split and field of their Hub dataset.
+"""
+
+from __future__ import annotations
+
+from curation.config import ConfigError, SourceConfig
+from curation.sources import DEMO_DIR, BadRow, iter_rows, resolve_source
+
+# name -> Hub dataset and the field holding the problem text.
+KNOWN_BENCHMARKS: dict[str, dict] = {
+    "aime24": {"path": "HuggingFaceH4/aime_2024", "split": "train", "field": "problem"},
+    "aime25": {"path": "yentinglin/aime_2025", "split": "train", "field": "problem"},
+    "math500": {"path": "HuggingFaceH4/MATH-500", "split": "test", "field": "problem"},
+    "gpqa_diamond": {"path": "Idavidrein/gpqa", "subset": "gpqa_diamond", "split": "train", "field": "Question"},
+    "livecodebench": {"path": "livecodebench/code_generation_lite", "split": "test", "field": "question_content"},
+}
+TEXT_FIELDS = ("problem", "question", "prompt", "Question", "question_content", "text", "original")
+
+
+def load_benchmark(name: str, spec: str, domain: str) -> list[str]:
+    """The item texts of one benchmark; raises ``ConfigError`` (one line) when it cannot be read."""
+    path, _, field = spec.partition("#")
+    if path == "demo":  # the embedded demo benchmark (a few items overlapping the demo set)
+        path = str(DEMO_DIR / f"{domain}_demo_benchmark.jsonl")
+    known = KNOWN_BENCHMARKS.get(name, {})
+    subset = split = None
+    if known and path in (known["path"], "default", ""):
+        path, subset, split = known["path"], known.get("subset"), known.get("split")
+        field = field or known["field"]
+    src = resolve_source(SourceConfig(path=path, subset=subset, split=split or "train"), domain)
+    texts: list[str] = []
+    try:
+        for row in iter_rows(src):
+            if isinstance(row, BadRow):
+                continue
+            key = field or next((f for f in TEXT_FIELDS if isinstance(row.get(f), str)), None)
+            if key is None or not isinstance(row.get(key), str):
+                raise ConfigError([f"benchmark {name}: no text field in {path} (give it as {name}={path}#FIELD)"])
+            texts.append(row[key])
+    except ConfigError as exc:
+        raise ConfigError([f"benchmark {name}: {p.removeprefix('source: ')}" for p in exc.problems]) from None
+    if not texts:
+        raise ConfigError([f"benchmark {name}: {path} holds no items"])
+    return texts

@@ -1,0 +1,113 @@
+"""Problem-level stages, run over all problems before any teacher compute is spent.
+
+Each returns ``(drops, info)``: ``{row_index: (reason, detail)}`` for the problems it rejects and
+a small dict for the report (benchmarks checked, clusters found).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import polars as pl
+
+from curation.benchmarks import load_benchmark
+from curation.config import ConfigError, CurateConfig
+from curation.decontaminate import BenchmarkIndex, contamination
+from curation.exact_dedup import exact_duplicates
+from curation.minhash import NearDupIndex, cluster, signatures
+
+Drops = dict[int, tuple[str, str]]
+_REPORT_CAP = 200
+
+
+def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+    if not cfg.dedup.exact or problems.height == 0:
+        return {}, {"enabled": cfg.dedup.exact}
+    dropped = exact_duplicates(problems["problem_id"].to_list(), problems["problem"].to_list(),
+                               problems["row_index"].to_list())
+    return ({i: ("duplicate_problem", f"duplicate of {pid}") for i, pid in dropped.items()},
+            {"enabled": True})
+
+
+def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+    dc = cfg.decontaminate
+    info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "fuzzy": dc.fuzzy,
+                  "fuzzy_threshold": dc.fuzzy_threshold if dc.fuzzy else None, "benchmarks": {}}
+    if not dc.enabled:
+        return {}, info
+    loaded: dict[str, list[str]] = {}
+    problems_found: list[str] = []
+    for name, spec in sorted(dc.benchmarks.items()):
+        try:
+            loaded[name] = load_benchmark(name, spec, cfg.domain)
+            info["benchmarks"][name] = {"source": spec, "items": len(loaded[name]), "status": "checked"}
+        except ConfigError as exc:
+            if dc.on_missing == "error":
+                problems_found.extend(p + " (use --benchmark NAME=FILE for a local copy, or --no-decontaminate)"
+                                      for p in exc.problems)
+            info["benchmarks"][name] = {"source": spec, "items": 0, "status": "unavailable: " + exc.problems[0]}
+    if problems_found:
+        raise ConfigError(problems_found)
+    if not loaded or problems.height == 0:
+        return {}, info
+    index = BenchmarkIndex(loaded, n=dc.ngram, fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
+    details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index, dc.fuzzy)
+    drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
+    pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))
+    info["matches"] = [{"problem_id": pids[i], "match": d} for i, (_, d) in list(drops.items())[:_REPORT_CAP]]
+    return drops, info
+
+
+def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
+    """The near-dup index of a published folder (or Hub dataset id) to deduplicate against."""
+    folder = Path(against)
+    if not folder.exists():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(against, repo_type="dataset", allow_patterns=["index/*", "data/*"]))
+        except Exception as exc:
+            raise ConfigError([f"dedup.against: cannot read {against!r}: {str(exc).splitlines()[0][:160]}"]) from None
+    d = cfg.dedup
+    if (folder / "index" / "index.json").is_file():
+        prior = NearDupIndex.load(folder / "index")
+        if (prior.num_perm, prior.shingle) == (d.num_perm, d.shingle):
+            return prior
+    shards = sorted((folder / "data").glob("*.parquet"))
+    if not shards:
+        raise ConfigError([f"dedup.against: {against} holds neither index/ nor data/*.parquet"])
+    rows = pl.read_parquet(shards, columns=["problem_id", "messages"]).unique("problem_id", keep="first",
+                                                                              maintain_order=True)
+    texts = [m[0]["content"] for m in rows["messages"].to_list()]
+    return NearDupIndex(rows["problem_id"].to_list(), signatures(texts, num_perm=d.num_perm, shingle=d.shingle),
+                        d.threshold, d.num_perm, d.shingle)
+
+
+def near_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+    d = cfg.dedup
+    info: dict = {"enabled": d.near, "threshold": d.threshold, "num_perm": d.num_perm, "shingle": d.shingle,
+                  "against": d.against}
+    if not d.near or problems.height == 0:
+        return {}, info
+    prior = load_prior(d.against, cfg) if d.against else None
+    sigs = signatures(problems["problem"].to_list(), num_perm=d.num_perm, shingle=d.shingle)
+    pids = problems["problem_id"].to_list()
+    rows = problems["row_index"].to_list()
+    result = cluster(sigs, list(zip(pids, rows, strict=True)), d.threshold, prior=prior)
+    drops: Drops = {}
+    clusters: dict[str, list[str]] = defaultdict(list)
+    for i, target in enumerate(result):
+        if isinstance(target, str):
+            drops[rows[i]] = ("near_duplicate", f"near-duplicate of published {target} ({d.against})")
+            clusters[f"published:{target}"].append(pids[i])
+        elif target != i:
+            drops[rows[i]] = ("near_duplicate", f"near-duplicate of {pids[target]}")
+            clusters[pids[target]].append(pids[i])
+    ordered = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    info["clusters_total"] = len(ordered)
+    info["clusters"] = [{"kept": k, "dropped": v} for k, v in ordered[:_REPORT_CAP]]
+    return drops, info
+
+
+PROBLEM_STAGES = {"exact_dedup": exact_dedup, "decontaminate": decontaminate, "near_dedup": near_dedup}
