@@ -58,8 +58,9 @@ def _reason_rows(funnel: list[dict]) -> str:
 def _near_dedup_text(info: dict) -> str:
     if not info.get("enabled"):
         return "off"
-    text = (f"MinHash LSH, Jaccard >= {info['threshold']}, {info['num_perm']} permutations, word {info['shingle']}-grams "
-            f"of math-aware tokens; lowest problem_id of each cluster kept; {info.get('clusters_total', 0)} clusters")
+    text = (f"MinHash LSH, Jaccard >= {info['threshold']}, {info['num_perm']} permutations, word "
+            f"{info['shingle']}-grams of math-aware tokens; lowest problem_id of each cluster kept; "
+            f"{info.get('clusters_total', 0)} clusters")
     if info.get("against"):
         text += f"; also against `{info['against']}`"
     return text
