@@ -6,6 +6,8 @@ text). Known names fill in the subset, split and field of their Hub dataset.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from curation.config import ConfigError, SourceConfig
 from curation.sources import DEMO_DIR, BadRow, iter_rows, resolve_source
 
@@ -18,6 +20,18 @@ KNOWN_BENCHMARKS: dict[str, dict] = {
     "livecodebench": {"path": "livecodebench/code_generation_lite", "split": "test", "field": "question_content"},
 }
 TEXT_FIELDS = ("problem", "question", "prompt", "Question", "question_content", "text", "original")
+
+
+def check_local_benchmark(name: str, spec: str) -> list[str]:
+    """Config-time check: a benchmark given as a local path must exist (Hub ids are checked on load)."""
+    path = spec.partition("#")[0]
+    if path in ("demo", "default", "") or (name in KNOWN_BENCHMARKS and path == KNOWN_BENCHMARKS[name]["path"]):
+        return []
+    looks_local = path.startswith((".", "/", "~")) or path.endswith((".jsonl", ".json", ".parquet", ".gz")) \
+        or path.count("/") != 1
+    if looks_local and not Path(path).expanduser().exists():
+        return [f"benchmark {name}: file not found: {path}"]
+    return []
 
 
 def load_benchmark(name: str, spec: str, domain: str) -> list[str]:

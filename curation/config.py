@@ -85,6 +85,8 @@ class DedupConfig:
 class DecontamConfig:
     enabled: bool = _opt(True, "--decontaminate/--no-decontaminate", "Drop problems that overlap a benchmark.")
     ngram: int = _opt(8, "--ngram", "Word n-gram length for benchmark overlap.")
+    min_overlap: float = _opt(0.5, "--min-overlap", "Share of a benchmark item's distinct n-grams a problem must "
+                              "contain to count as contaminated.")
     fuzzy: bool = _opt(False, "--fuzzy-decontam/--no-fuzzy-decontam", "Also drop problems whose MinHash "
                        "similarity to a benchmark item reaches fuzzy_threshold (catches some rewordings).")
     fuzzy_threshold: float = _opt(0.5, None)
@@ -235,6 +237,11 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
             resolve_source(cfg.source, cfg.domain)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    if check_source and cfg.decontaminate.enabled:
+        from curation.benchmarks import check_local_benchmark
+
+        for name, spec in sorted(cfg.decontaminate.benchmarks.items()):
+            problems.extend(check_local_benchmark(name, spec))
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -281,6 +288,8 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("dedup.shingle: must be at least 1")
     if isinstance(dc.ngram, int) and dc.ngram < 1:
         p.append("decontaminate.ngram: must be at least 1")
+    if isinstance(dc.min_overlap, float) and not 0 < dc.min_overlap <= 1:
+        p.append("decontaminate.min_overlap: must be in (0, 1]")
     if isinstance(dc.fuzzy_threshold, float) and not 0 < dc.fuzzy_threshold < 1:
         p.append("decontaminate.fuzzy_threshold: must be between 0 and 1")
     if dc.on_missing not in ("error", "skip"):

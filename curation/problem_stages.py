@@ -32,7 +32,7 @@ def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]
 
 def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
     dc = cfg.decontaminate
-    info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "fuzzy": dc.fuzzy,
+    info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "min_overlap": dc.min_overlap, "fuzzy": dc.fuzzy,
                   "fuzzy_threshold": dc.fuzzy_threshold if dc.fuzzy else None, "benchmarks": {}}
     if not dc.enabled:
         return {}, info
@@ -51,7 +51,8 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dic
         raise ConfigError(problems_found)
     if not loaded or problems.height == 0:
         return {}, info
-    index = BenchmarkIndex(loaded, n=dc.ngram, fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
+    index = BenchmarkIndex(loaded, n=dc.ngram, min_overlap=dc.min_overlap,
+                           fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
     details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index, dc.fuzzy)
     drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
     pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))

@@ -22,6 +22,15 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+_WORD = re.compile(r"[^\s.,;:!?\"'()\[\]{}$`]+")
+
+
+def words(text: str) -> list[str]:
+    """Coarser units for n-gram overlap: lower-cased words split at spaces and punctuation, so a
+    formula stays a few words (``x^2``, ``\\frac``, ``6x``) rather than a run of symbols."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
 def normalized_text(text: str) -> str:
     return " ".join(tokens(text))
 

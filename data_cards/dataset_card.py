@@ -73,7 +73,8 @@ def _decontam_text(info: dict) -> str:
     for name, b in sorted((info.get("benchmarks") or {}).items()):
         status = f"{b['items']} items" if b["status"] == "checked" else "NOT CHECKED (" + b["status"] + ")"
         parts.append(f"{name} (`{b['source']}`, {status})")
-    how = f"word {info['ngram']}-gram overlap (items under {info['ngram']} words: exact text)"
+    how = (f"word {info['ngram']}-grams: a problem holding {info.get('min_overlap', 0.5):.0%} of an item's "
+           f"{info['ngram']}-grams is dropped (items under {info['ngram']} words: exact text)")
     if info.get("fuzzy"):
         how += f" + MinHash similarity >= {info['fuzzy_threshold']}"
     return f"{how} against " + (", ".join(parts) if parts else "no benchmarks")

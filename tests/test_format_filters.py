@@ -3,6 +3,7 @@ import pytest
 
 from curation.config import FilterConfig
 from curation.format_filters import LengthCounter, format_stage, normalize_think, repetition_detail
+from tests.conftest import read_jsonl
 
 GOOD = "<think>\nreasoning here\n</think>\n\nThe answer is \\boxed{4}."
 
@@ -50,17 +51,15 @@ def test_require_stop_can_be_turned_off():
 
 
 def test_repetition_check_leaves_real_reasoning_alone(shared_data):
-    import json
 
-    rows = [json.loads(line) for line in (shared_data / "traces/math_cot_100x8.jsonl").read_text().splitlines()]
+    rows = read_jsonl(shared_data / "traces/math_cot_100x8.jsonl")
     responses = [c for r in rows for c in r["code"]]
     assert len(responses) == 800
     assert [r for r in responses if repetition_detail(r)] == []
 
 
 def test_repetition_check_catches_real_loops(shared_data):
-    import json
 
-    rows = [json.loads(line) for line in (shared_data / "traces/longcot_math500.jsonl").read_text().splitlines()]
+    rows = read_jsonl(shared_data / "traces/longcot_math500.jsonl")
     loop = next(r["code"][0] for r in rows if "e^{i\\pi/6 + i2\\pi/3} = e^{i\\pi/6 + i2\\pi/3} = e^{i" in r["code"][0])
     assert repetition_detail(loop)

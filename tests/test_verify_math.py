@@ -1,8 +1,8 @@
-import json
 import time
 
 import pytest
 
+from tests.conftest import read_jsonl
 from verifiers import Verdict
 from verifiers.math import final_answer, split_final, verify, verify_many
 
@@ -64,7 +64,7 @@ def test_grader_cases_agree_at_least_as_well_as_math_verify_defaults(shared_data
     from math_verify import parse
     from math_verify import verify as mv_verify
 
-    rows = [json.loads(line) for line in (shared_data / "grader/math_verify_cases.jsonl").read_text().splitlines()]
+    rows = read_jsonl(shared_data / "grader/math_verify_cases.jsonl")
     ours = verify_many([(r["pred"], r["gold"]) for r in rows], timeout_s=10)
     base = [mv_verify(parse(r["gold"]), parse(r["pred"])) for r in rows]
     ours_ok = sum((v.passed is True) == bool(r["expected"]) for v, r in zip(ours, rows, strict=True))
