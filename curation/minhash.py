@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.text_normalize import shingle_hashes, token_hash_array, tokens
+from curation.text_normalize import TOKEN_HASHES, shingle_hashes, tokens
 
 SEED = 1
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))
@@ -46,22 +46,54 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 
+def _batch_shingles(texts: list[str], shingle: int) -> tuple[np.ndarray, np.ndarray]:
+    """All shingle hashes of a batch, flat, with each document's shingle count.
+
+    Token hashes of the whole batch go into one array and the rolling n-gram hash runs once
+    over it; windows that would straddle two documents are dropped. A document shorter than
+    ``shingle`` tokens gets one window over all its tokens (as datasketch would be fed).
+    """
+    docs = [tokens(t) for t in texts]
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    cache = TOKEN_HASHES
+    flat = np.fromiter((cache[t] for d in docs for t in d), dtype=np.uint64, count=int(lengths.sum()))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    windows = shingle_hashes(flat, shingle) if len(flat) >= shingle else np.zeros(0, dtype=np.uint64)
+    # a window starting at p is valid when p + shingle <= end of its document
+    counts = np.maximum(lengths - shingle + 1, 0)
+    first_window = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    pos = np.arange(int(counts.sum())) + np.repeat(starts - first_window, counts)
+    parts = [windows[pos]]
+    short = np.flatnonzero((lengths > 0) & (lengths < shingle))
+    if len(short):  # rare: documents with fewer tokens than the shingle size
+        counts = counts.copy()
+        extra = {int(i): shingle_hashes(flat[starts[i]:starts[i] + lengths[i]], shingle) for i in short}
+        counts[short] = 1
+        merged = []
+        cursor = 0
+        for i in range(len(docs)):
+            if i in extra:
+                merged.append(extra[i])
+            elif counts[i]:
+                merged.append(parts[0][cursor:cursor + counts[i]])
+                cursor += counts[i]
+        parts = [np.concatenate(merged) if merged else np.zeros(0, dtype=np.uint64)]
+    return parts[0], counts
+
+
 def signatures(texts: list[str], *, num_perm: int = 128, shingle: int = 3, batch: int = 2048) -> np.ndarray:
     """``(len(texts), num_perm)`` uint32 MinHash signatures. An empty text gets the all-max row."""
     a, b = permutations(num_perm)
     out = np.full((len(texts), num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
     for start in range(0, len(texts), batch):
-        chunk = texts[start:start + batch]
-        hashes = [shingle_hashes(token_hash_array(tokens(t)), shingle) for t in chunk]
-        lengths = np.array([len(h) for h in hashes])
-        nonempty = np.flatnonzero(lengths)
+        flat, counts = _batch_shingles(texts[start:start + batch], shingle)
+        nonempty = np.flatnonzero(counts)
         if len(nonempty) == 0:
             continue
-        flat = np.concatenate([hashes[i] for i in nonempty]).astype(np.uint32)
         with np.errstate(over="ignore"):
-            mixed = _fmix32(flat)
+            mixed = _fmix32(flat.astype(np.uint32))
             permuted = a[:, None] * mixed[None, :] + b[:, None]  # uint32 wrap-around, as datasketch
-        offsets = np.concatenate([[0], np.cumsum(lengths[nonempty])[:-1]])
+        offsets = np.concatenate([[0], np.cumsum(counts[nonempty])[:-1]])
         out[start + nonempty] = np.minimum.reduceat(permuted, offsets, axis=1).T
     return out
 
@@ -109,10 +141,11 @@ def cluster(sigs: np.ndarray, keys: list, threshold: float, *, prior: NearDupInd
             for table, key in zip(tables, doc_keys, strict=True):
                 table.setdefault(key, pid)
     order = sorted(range(len(keys)), key=lambda i: keys[i])
-    all_keys = band_keys(sigs, bands, rows)
+    view = np.ascontiguousarray(sigs[:, : bands * rows]).reshape(len(sigs), bands, rows)
     result: list[int | str] = list(range(len(keys)))
     for i in order:
-        doc_keys = all_keys[i]
+        doc = view[i]
+        doc_keys = [doc[j].tobytes() for j in range(bands)]
         hits = [table[k] for table, k in zip(tables, doc_keys, strict=True) if k in table]
         if hits:
             prior_hits = [h for h in hits if isinstance(h, str)]

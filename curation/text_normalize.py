@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 
 import numpy as np
 import xxhash
@@ -35,10 +34,21 @@ def normalized_text(text: str) -> str:
     return " ".join(tokens(text))
 
 
-@lru_cache(maxsize=1 << 20)
+class _TokenHashes(dict):
+    """token -> stable 64-bit hash (the same in every process and run), filled on first use."""
+
+    def __missing__(self, token: str) -> int:
+        if len(self) > 1 << 22:  # bound the memory of very large vocabularies
+            self.clear()
+        value = self[token] = xxhash.xxh64_intdigest(token.encode())
+        return value
+
+
+TOKEN_HASHES = _TokenHashes()
+
+
 def token_hash(token: str) -> int:
-    """A stable 64-bit hash of one token (the same in every process and run)."""
-    return xxhash.xxh64_intdigest(token.encode())
+    return TOKEN_HASHES[token]
 
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio constant, odd
