@@ -1,0 +1,130 @@
+"""Runs INSIDE the sandbox: loads the candidate module and answers function calls.
+
+Protocol (one JSON document per line): after loading, the driver writes
+``{"ready": [names]}`` (or ``{"ce": msg}`` / ``{"load_error": msg}``); then, for each request
+``{"name": ..., "args": [...], "kwargs": {...}}`` read from stdin, it writes ``{"ok": value}``,
+``{"exc": msg}`` or ``{"bad": msg}`` (the result is not plain data). Lines are prefixed with a
+nonce so that whatever the candidate prints itself is ignored. Values are tagged JSON; only
+exact built-in types are accepted, so an object whose ``__eq__`` always returns True cannot come
+back. Nothing here is trusted by the judge beyond being plain data: expected values never enter
+the sandbox, so a forged answer is no better than a computed one.
+This file must stay standard-library only and importable by a bare ``python -I -S``.
+"""
+
+import io
+import json
+import math
+import os
+import sys
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def encode(value, depth=0):
+    if depth > 100:
+        raise TypeError("result nests too deeply")
+    t = type(value)
+    if t is float:
+        if math.isnan(value) or math.isinf(value):
+            return {"__t": "float", "v": repr(value)}
+        return value
+    if t in _PLAIN:
+        return value
+    if t is list:
+        return [encode(v, depth + 1) for v in value]
+    if t is tuple:
+        return {"__t": "tuple", "v": [encode(v, depth + 1) for v in value]}
+    if t in (set, frozenset):
+        return {"__t": t.__name__, "v": [encode(v, depth + 1) for v in value]}
+    if t is dict:
+        return {"__t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
+    if t is bytes:
+        return {"__t": "bytes", "v": value.hex()}
+    if t is complex:
+        return {"__t": "complex", "v": [value.real, value.imag]}
+    raise TypeError(f"result of type {t.__name__} is not plain data")
+
+
+def decode(value):
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    if isinstance(value, dict):
+        tag, v = value.get("__t"), value.get("v")
+        if tag == "tuple":
+            return tuple(decode(x) for x in v)
+        if tag == "set":
+            return {decode(x) for x in v}
+        if tag == "frozenset":
+            return frozenset(decode(x) for x in v)
+        if tag == "dict":
+            return {decode(k): decode(x) for k, x in v}
+        if tag == "bytes":
+            return bytes.fromhex(v)
+        if tag == "complex":
+            return complex(v[0], v[1])
+        if tag == "float":
+            return float(v)
+        raise ValueError(f"unknown tag {tag!r}")
+    return value
+
+
+class _Sink(io.TextIOBase):
+    """Swallows what the candidate prints (bounded, so printing cannot exhaust memory)."""
+
+    def write(self, s):
+        return len(s)
+
+
+def main():
+    nonce = sys.argv[1]
+    channel = os.fdopen(os.dup(1), "w", buffering=1)
+    requests = os.fdopen(os.dup(0), "r")
+    sys.stdout = _Sink()
+    sys.stdin = io.StringIO("")
+
+    def send(obj):
+        channel.write(nonce + json.dumps(obj) + "\n")
+        channel.flush()
+
+    with open("solution.py", encoding="utf-8", errors="replace") as fh:
+        source = fh.read()
+    try:
+        code = compile(source, "solution.py", "exec")
+    except (SyntaxError, ValueError) as exc:
+        send({"ce": f"{type(exc).__name__}: {exc}"[:500]})
+        return
+    namespace = {"__name__": "__main__" if "--as-main" in sys.argv else "solution"}
+    try:
+        exec(code, namespace)
+    except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported as such
+        send({"load_error": f"{type(exc).__name__}: {exc}"[:500]})
+        return
+    send({"ready": sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("__"))})
+    instance = None
+    for line in requests:
+        request = json.loads(line)
+        name = request["name"]
+        target = namespace.get(name)
+        if target is None and "Solution" in namespace:  # LeetCode style: class Solution: def name(self, ...)
+            try:
+                instance = instance or namespace["Solution"]()
+                target = getattr(instance, name)
+            except BaseException as exc:  # noqa: BLE001
+                send({"exc": f"{type(exc).__name__}: {exc}"[:500]})
+                continue
+        if target is None:
+            send({"exc": f"NameError: {name} is not defined"})
+            continue
+        try:
+            value = target(*decode(request.get("args", [])), **decode(request.get("kwargs", {})))
+        except BaseException as exc:  # noqa: BLE001
+            send({"exc": f"{type(exc).__name__}: {exc}"[:500]})
+            continue
+        try:
+            send({"ok": encode(value)})
+        except (TypeError, ValueError, RecursionError) as exc:
+            send({"bad": str(exc)[:300]})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""The trusted judge: holds the tests and expected outputs, runs candidates in the sandbox.
+
+Verdict reasons: ``AC`` accepted, ``WA`` wrong answer, ``TLE`` time limit, ``MLE`` memory limit,
+``OLE`` output limit, ``RE`` runtime error, ``CE`` compile error, ``SE`` sandbox error (the
+infrastructure failed; retried once, then ``passed=None``, never scored as wrong).
+
+- stdin/stdout: one sandboxed run per test; the judge compares whitespace-separated tokens
+  (all of them, no prefix match), floats within ``float_tol`` when given.
+- function calls: the candidate is loaded under ``call_driver.py`` in one sandbox; the judge
+  sends the arguments and compares the returned plain data.
+- assert-style (HumanEval, MBPP): the assertions run here, in the judge, with the candidate's
+  functions bound to proxies that call into the sandbox; expected values never enter it, and
+  what comes back is plain data (no objects with a rigged ``__eq__``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import select
+import time
+from pathlib import Path
+
+from verifiers.code.call_driver import decode
+from verifiers.code.sandbox import ExecResult, Limits, Sandbox, isolation, run
+from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, called_names, parse_tests
+from verifiers.verdict import Verdict
+
+DRIVER = (Path(__file__).parent / "call_driver.py").read_bytes()
+_CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
+
+
+def _isolation_tag() -> str:
+    info = isolation()
+    if not info["unprivileged_uid"]:
+        return "none"
+    return "bwrap+uid+rlimits" + ("+cgroup2" if info["cgroup_v2"] else "")
+
+
+def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0) -> Verdict:
+    passed = True if reason == "AC" else (None if reason == "SE" else False)
+    detail = json.dumps({"tests": tests, "isolation": _isolation_tag(), "message": message[:500]})
+    return Verdict(passed, reason, detail, seconds)
+
+
+def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
+    """Failure reason of a finished run, or None when it exited cleanly."""
+    if result.sandbox_error:
+        return "SE", result.sandbox_error
+    if result.output_exceeded:
+        return "OLE", f"more than {limits.output_bytes} bytes of output"
+    if result.timed_out:
+        return "TLE", f"wall time over {limits.wall_s:g}s"
+    tail = result.stderr[-2000:]
+    if b"MemoryError" in tail or b"std::bad_alloc" in tail:
+        return "MLE", f"memory over {limits.memory_mb} MB"
+    if result.signal in (24, 9) and result.wall_s >= 0.8 * limits.cpu_s:  # SIGXCPU / kill at the CPU limit
+        return "TLE", f"CPU time over {limits.cpu_s}s"
+    if result.signal:
+        return "RE", f"killed by signal {result.signal}"
+    if result.returncode:
+        return "RE", tail.decode(errors="replace")[-300:] or f"exit code {result.returncode}"
+    return None
+
+
+def _tokens_equal(got: str, want: str, tol: float | None) -> bool:
+    a, b = got.split(), want.split()
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b, strict=True):
+        if x == y:
+            continue
+        if tol is None:
+            return False
+        try:
+            if not math.isclose(float(x), float(y), rel_tol=tol, abs_tol=tol):
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def _values_equal(got, want, tol: float = 1e-9) -> bool:
+    if isinstance(got, bool) or isinstance(want, bool):
+        return type(got) is type(want) and got == want
+    if isinstance(got, (int, float)) and isinstance(want, (int, float)):
+        return got == want or math.isclose(got, want, rel_tol=tol, abs_tol=tol)
+    if isinstance(got, (list, tuple)) and isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(_values_equal(a, b, tol) for a, b in zip(got, want, strict=True))
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_values_equal(got[k], want[k], tol) for k in got)
+    return type(got) is type(want) and got == want
+
+
+def _python_argv(limits: Limits) -> list[str]:
+    return [limits.python, "-I", "-S"]
+
+
+def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) -> Verdict:
+    t0 = time.monotonic()
+    outcomes: list[dict] = []
+    if language == "cpp":
+        compiled = run(["sh", "-c", "g++ -O2 -std=c++17 -o a.out solution.cpp 1>&2 && cat a.out"],
+                       files={"solution.cpp": code.encode()},
+                       limits=Limits(**{**limits.__dict__, "wall_s": max(limits.wall_s, 30), "cpu_s": 30,
+                                        "output_bytes": 64 << 20, "processes": 64}))
+        if compiled.sandbox_error:
+            return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0)
+        if compiled.returncode != 0 or not compiled.stdout:
+            return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
+        files, argv = {"a.out": (compiled.stdout, "0755")}, ["./a.out"]
+    else:
+        files, argv = {"solution.py": code.encode()}, [*_python_argv(limits), "solution.py"]
+    for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
+        result = run(argv, files=files, stdin=stdin.encode(), limits=limits)
+        failure = _classify(result, limits)
+        if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
+            failure = ("CE", failure[1])
+        outcome = failure[0] if failure else (
+            "AC" if _tokens_equal(result.stdout.decode(errors="replace"), want, tests.float_tol) else "WA")
+        outcomes.append({"test": i, "outcome": outcome, "seconds": round(result.wall_s, 4)})
+        if outcome != "AC":
+            return _verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0)
+    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+
+
+class _SessionError(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class _CallSession:
+    """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
+
+    def __init__(self, code: str, limits: Limits, as_main: bool = False):
+        self.limits = limits
+        self.nonce = secrets.token_hex(8)
+        argv = [*_python_argv(limits), "driver.py", self.nonce] + (["--as-main"] if as_main else [])
+        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode()}, limits=limits)
+        self.deadline = time.monotonic() + limits.wall_s
+        self.buffer = b""
+        self.seen = 0
+
+    def _fail_reason(self) -> _SessionError:
+        self.box.kill()
+        proc = self.box.proc
+        try:
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            pass
+        stderr = b""
+        try:
+            stderr = proc.stderr.read(self.limits.output_bytes) or b""
+        except (OSError, ValueError):
+            pass
+        if not self.box.started_ok():
+            return _SessionError("SE", "sandbox did not start: " + stderr.decode(errors="replace")[-300:])
+        result = ExecResult(proc.returncode, -proc.returncode if proc.returncode and proc.returncode < 0 else None,
+                            b"", stderr, time.monotonic() - self.box.started)
+        if proc.returncode and proc.returncode > 128:
+            result.signal = proc.returncode - 128
+        failure = _classify(result, self.limits)
+        return _SessionError(*(failure or ("RE", "the program exited before answering")))
+
+    def receive(self) -> dict:
+        fd = self.box.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                if line.startswith(self.nonce.encode()):
+                    return json.loads(line[len(self.nonce):])
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.box.kill()
+                raise _SessionError("TLE", f"wall time over {self.limits.wall_s:g}s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = __import__("os").read(fd, 65536)
+            if not chunk:
+                raise self._fail_reason()
+            self.seen += len(chunk)
+            if self.seen > self.limits.output_bytes:
+                self.box.kill()
+                raise _SessionError("OLE", f"more than {self.limits.output_bytes} bytes of output")
+            self.buffer += chunk
+
+    def start(self) -> list[str]:
+        if self.box.error:
+            raise _SessionError("SE", self.box.error)
+        first = self.receive()
+        if "ce" in first:
+            raise _SessionError("CE", first["ce"])
+        if "load_error" in first:
+            reason = "MLE" if first["load_error"].startswith("MemoryError") else "RE"
+            raise _SessionError(reason, first["load_error"])
+        return first["ready"]
+
+    def call(self, name: str, args: list, kwargs: dict | None = None):
+        from verifiers.code.call_driver import encode
+
+        try:
+            request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
+        except TypeError as exc:
+            raise _SessionError("SE", f"test passes an argument that is not plain data: {exc}") from None
+        try:
+            self.box.proc.stdin.write(request.encode() + b"\n")
+            self.box.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._fail_reason() from None
+        answer = self.receive()
+        if "ok" in answer:
+            return decode(answer["ok"])
+        if "bad" in answer:
+            raise _SessionError("WA", "returned something that is not plain data: " + answer["bad"])
+        message = answer.get("exc", "unknown error")
+        raise _SessionError("MLE" if message.startswith("MemoryError") else "RE", message)
+
+    def close(self) -> None:
+        self.box.close()
+
+
+def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
+    t0 = time.monotonic()
+    outcomes: list[dict] = []
+    session = _CallSession(code, limits)
+    try:
+        session.start()
+        for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
+            t = time.monotonic()
+            got = session.call(tests.fn_name, args)
+            ok = _values_equal(got, want) or (isinstance(want, list) and len(want) == 1 and _values_equal(got, want[0]))
+            outcomes.append({"test": i, "outcome": "AC" if ok else "WA", "seconds": round(time.monotonic() - t, 4)})
+            if not ok:
+                return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0)
+    except _SessionError as exc:
+        outcomes.append({"test": len(outcomes), "outcome": exc.reason})
+        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
+    finally:
+        session.close()
+    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+
+
+def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
+    t0 = time.monotonic()
+    outcomes: list[dict] = []
+    session = _CallSession(code, limits)
+    try:
+        names = set(session.start())
+        wanted = called_names(tests.check_code or "\n".join(tests.asserts))
+        namespace: dict = {"__name__": "__judge__"}
+        for name in sorted(names & (wanted | ({tests.entry_point} if tests.entry_point else set()))):
+            namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)
+        if tests.setup:
+            exec(compile(tests.setup, "test_setup", "exec"), namespace)  # trusted: it comes with the tests
+        if tests.check_code is not None:
+            if tests.entry_point not in names:
+                return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0)
+            exec(compile(tests.check_code, "test", "exec"), namespace)
+            checks = [("check", lambda: namespace["check"](namespace[tests.entry_point]))]
+        else:
+            checks = [(src, (lambda s: lambda: exec(compile(s, "test", "exec"), namespace))(src))
+                      for src in tests.asserts]
+        for i, (_, check) in enumerate(checks):
+            t = time.monotonic()
+            try:
+                check()
+                outcome = "AC"
+            except AssertionError:
+                outcome = "WA"
+            except NameError as exc:  # the test calls a function the candidate did not define
+                outcome, message = "RE", str(exc)
+            outcomes.append({"test": i, "outcome": outcome, "seconds": round(time.monotonic() - t, 4)})
+            if outcome != "AC":
+                return _verdict(outcome, outcomes, message if outcome == "RE" else "assertion failed",
+                                time.monotonic() - t0)
+    except _SessionError as exc:
+        outcomes.append({"test": len(outcomes), "outcome": exc.reason})
+        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
+    finally:
+        session.close()
+    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+
+
+def judge_once(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:
+    limits = limits or Limits()
+    if not isinstance(code, str) or not code.strip():
+        return _verdict("CE", [], "no code")
+    try:
+        parsed = parse_tests(tests)
+    except (ValueError, TypeError) as exc:
+        return Verdict(None, "bad_tests", str(exc)[:300])
+    if language not in ("python", "cpp"):
+        return Verdict(None, "unsupported_language", language)
+    if isinstance(parsed, StdioTests):
+        return _judge_stdio(code, parsed, language, limits)
+    if language != "python":
+        return Verdict(None, "unsupported_language", f"{type(parsed).__name__} tests need python")
+    if isinstance(parsed, CallTests):
+        return _judge_calls(code, parsed, limits)
+    return _judge_asserts(code, parsed, limits)
