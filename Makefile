@@ -12,9 +12,11 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	@command -v bwrap >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
-		(apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) || \
-		echo "note: bubblewrap not installed; the code sandbox will refuse to run")
+	@# The code sandbox needs bubblewrap, and gives candidates the system Python with numpy.
+	@(command -v bwrap >/dev/null 2>&1 && /usr/bin/python3 -c "import numpy" 2>/dev/null) || \
+		(command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+		 apt-get install -y -qq bubblewrap python3 python3-numpy >/dev/null) || \
+		echo "note: bubblewrap or python3-numpy missing; code sandbox tests will be skipped"
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 

@@ -17,32 +17,38 @@ import math
 import os
 import sys
 
-_PLAIN = (int, float, str, bool, type(None))
-
-
 def encode(value, depth=0):
+    """Plain, tagged JSON for ``value``. Subclasses of built-in types (a Counter, a namedtuple, an
+    IntEnum) are copied into the built-in type: whatever their methods do, what leaves is plain
+    data, so the judge only ever compares values it built itself."""
     if depth > 100:
         raise TypeError("result nests too deeply")
-    t = type(value)
-    if t is float:
+    if value is None or isinstance(value, bool):
+        return None if value is None else bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        value = float(value)
         if math.isnan(value) or math.isinf(value):
             return {"__t": "float", "v": repr(value)}
         return value
-    if t in _PLAIN:
-        return value
-    if t is list:
-        return [encode(v, depth + 1) for v in value]
-    if t is tuple:
-        return {"__t": "tuple", "v": [encode(v, depth + 1) for v in value]}
-    if t in (set, frozenset):
-        return {"__t": t.__name__, "v": [encode(v, depth + 1) for v in value]}
-    if t is dict:
-        return {"__t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    if t is bytes:
-        return {"__t": "bytes", "v": value.hex()}
-    if t is complex:
-        return {"__t": "complex", "v": [value.real, value.imag]}
-    raise TypeError(f"result of type {t.__name__} is not plain data")
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, list):
+        return [encode(v, depth + 1) for v in list(value)]
+    if isinstance(value, tuple):
+        return {"__t": "tuple", "v": [encode(v, depth + 1) for v in tuple(value)]}
+    if isinstance(value, frozenset):
+        return {"__t": "frozenset", "v": [encode(v, depth + 1) for v in frozenset(value)]}
+    if isinstance(value, set):
+        return {"__t": "set", "v": [encode(v, depth + 1) for v in set(value)]}
+    if isinstance(value, dict):
+        return {"__t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in dict(value).items()]}
+    if isinstance(value, bytes):
+        return {"__t": "bytes", "v": bytes(value).hex()}
+    if isinstance(value, complex):
+        return {"__t": "complex", "v": [float(value.real), float(value.imag)]}
+    raise TypeError(f"result of type {type(value).__name__} is not plain data")
 
 
 def decode(value):
@@ -99,7 +105,8 @@ def main():
     except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported as such
         send({"load_error": f"{type(exc).__name__}: {exc}"[:500]})
         return
-    send({"ready": sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("__"))})
+    send({"ready": sorted(k for k, v in namespace.items() if callable(v) and not k.startswith("__")),
+          "classes": sorted(k for k, v in namespace.items() if isinstance(v, type) and not k.startswith("__"))})
     instance = None
     for line in requests:
         request = json.loads(line)

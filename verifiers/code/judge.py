@@ -95,7 +95,7 @@ def _values_equal(got, want, tol: float = 1e-9) -> bool:
 
 
 def _python_argv(limits: Limits) -> list[str]:
-    return [limits.python, "-I", "-S"]
+    return [limits.python, "-I"]
 
 
 def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) -> Verdict:
@@ -197,6 +197,7 @@ class _CallSession:
         if "load_error" in first:
             reason = "MLE" if first["load_error"].startswith("MemoryError") else "RE"
             raise _SessionError(reason, first["load_error"])
+        self.classes = set(first.get("classes", []))
         return first["ready"]
 
     def call(self, name: str, args: list, kwargs: dict | None = None):
@@ -205,7 +206,7 @@ class _CallSession:
         try:
             request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
         except TypeError as exc:
-            raise _SessionError("SE", f"test passes an argument that is not plain data: {exc}") from None
+            raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
         try:
             self.box.proc.stdin.write(request.encode() + b"\n")
             self.box.proc.stdin.flush()
@@ -244,18 +245,87 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
     return _verdict("AC", outcomes, "", time.monotonic() - t0)
 
 
+_HARNESS = """
+import json, sys
+nonce = sys.argv[1]
+out = open(1, "w", closefd=False)
+ns = {"__name__": "__main__"}
+exec(compile(open("solution.py").read(), "solution.py", "exec"), ns)
+exec(compile(open("setup.py").read(), "setup.py", "exec"), ns)
+for i, src in enumerate(json.load(open("asserts.json"))):
+    try:
+        exec(compile(src, "test", "exec"), ns)
+        outcome = "AC"
+    except AssertionError:
+        outcome = "WA"
+    except BaseException as exc:
+        outcome = "MLE" if isinstance(exc, MemoryError) else "RE"
+    out.write(nonce + json.dumps([i, outcome]) + "\\n")
+    out.flush()
+"""
+
+
+class _NeedsSandboxAsserts(Exception):
+    """The tests pass objects the candidate defines (e.g. its own classes): run them in the sandbox."""
+
+
+def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why: str) -> Verdict:
+    """Fallback for tests that build the candidate's own objects. Weaker: the assertions (and the
+    expected values in them) are inside the sandbox, so a hostile candidate could read them; the
+    verdict says so."""
+    t0 = time.monotonic()
+    nonce = secrets.token_hex(8)
+    result = run([*_python_argv(limits), "harness.py", nonce],
+                 files={"harness.py": _HARNESS.encode(), "solution.py": code.encode(),
+                        "setup.py": tests.setup.encode(), "asserts.json": json.dumps(tests.asserts).encode()},
+                 limits=limits)
+    outcomes = []
+    for line in result.stdout.split(b"\n"):
+        if line.startswith(nonce.encode()):
+            i, outcome = json.loads(line[len(nonce):])
+            outcomes.append({"test": i, "outcome": outcome})
+    note = f"asserts ran inside the sandbox ({why})"
+    failure = _classify(result, limits)
+    if failure and failure[0] == "SE":
+        return _verdict("SE", outcomes, failure[1], time.monotonic() - t0)
+    bad = next((o["outcome"] for o in outcomes if o["outcome"] != "AC"), None)
+    if bad:
+        return _verdict(bad, outcomes, note, time.monotonic() - t0)
+    if failure or len(outcomes) != len(tests.asserts):
+        reason = failure[0] if failure else "RE"
+        if reason == "RE" and _CE.search(result.stderr.strip()):
+            reason = "CE"
+        return _verdict(reason, outcomes, (failure[1] if failure else "stopped before every test ran") + "; " + note,
+                        time.monotonic() - t0)
+    return _verdict("AC", outcomes, note, time.monotonic() - t0)
+
+
 def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
+    try:
+        return _judge_asserts_by_proxy(code, tests, limits)
+    except _NeedsSandboxAsserts as exc:
+        return _judge_asserts_in_sandbox(code, tests, limits, str(exc))
+
+
+def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Verdict:
     t0 = time.monotonic()
     outcomes: list[dict] = []
     session = _CallSession(code, limits)
     try:
         names = set(session.start())
-        wanted = called_names(tests.check_code or "\n".join(tests.asserts))
+        wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
+        if tests.check_code is None and wanted & session.classes:
+            raise _NeedsSandboxAsserts(f"the tests build the candidate's own classes: {sorted(wanted & session.classes)}")
         namespace: dict = {"__name__": "__judge__"}
         for name in sorted(names & (wanted | ({tests.entry_point} if tests.entry_point else set()))):
             namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)
         if tests.setup:
-            exec(compile(tests.setup, "test_setup", "exec"), namespace)  # trusted: it comes with the tests
+            try:
+                exec(compile(tests.setup, "test_setup", "exec"), namespace)  # trusted: it comes with the tests
+            except NameError as exc:
+                if tests.check_code is None:
+                    raise _NeedsSandboxAsserts(f"the test setup uses the candidate's own definitions: {exc}") from None
+                raise
         if tests.check_code is not None:
             if tests.entry_point not in names:
                 return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0)
@@ -271,8 +341,14 @@ def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
                 outcome = "AC"
             except AssertionError:
                 outcome = "WA"
-            except NameError as exc:  # the test calls a function the candidate did not define
-                outcome, message = "RE", str(exc)
+            except (_SessionError, _NeedsSandboxAsserts):
+                raise
+            except NameError as exc:
+                if tests.check_code is None:  # the test expects the candidate module's own globals
+                    raise _NeedsSandboxAsserts(f"the test uses the candidate's globals: {exc}") from None
+                outcome, message = "RE", f"NameError: {exc}"
+            except Exception as exc:  # noqa: BLE001 - the test tripped over what the candidate returned
+                outcome, message = "RE", f"{type(exc).__name__}: {exc}"
             outcomes.append({"test": i, "outcome": outcome, "seconds": round(time.monotonic() - t, 4)})
             if outcome != "AC":
                 return _verdict(outcome, outcomes, message if outcome == "RE" else "assertion failed",

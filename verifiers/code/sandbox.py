@@ -3,8 +3,9 @@
 What it protects against (each has an adversarial test in ``tests/test_sandbox_attacks.py``):
 
 - reading host files: the sandbox root holds only ``/usr`` (read-only) and its ``/lib``,
-  ``/lib64`` and ``/bin`` links, a fresh ``/proc`` and ``/dev``, and a private, size-capped
-  ``/tmp`` that is the work dir; ``/etc``, ``/root`` and ``/home`` are absent, so are the tests;
+  ``/lib64`` and ``/bin`` links, ``/etc/alternatives`` (library symlinks, read-only), a fresh
+  ``/proc`` and ``/dev``, and a private, size-capped ``/tmp`` that is the work dir; the rest of
+  ``/etc`` (``/etc/shadow``), ``/root`` and ``/home`` are absent, and so are the tests;
 - writing outside the work dir: ``/`` is remounted read-only, ``/usr`` is a read-only bind;
 - network: a new network namespace (no interfaces but a down loopback), so no TCP, DNS or
   abstract unix sockets reach the host;
@@ -114,11 +115,12 @@ def _release_slot(slot: int) -> None:
 
 
 def _bwrap_argv(limits: Limits, files: dict[str, int], status_fd: int) -> list[str]:
-    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
+    argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
             "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin", "--proc", "/proc", "--dev", "/dev",
+            "--symlink", "usr/bin", "/bin", "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+            "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     for name, (fd, mode) in files.items():
         argv += ["--perms", mode, "--file", str(fd), f"/tmp/{name}"]
