@@ -17,6 +17,7 @@ import math
 import os
 import sys
 
+
 def encode(value, depth=0):
     """Plain, tagged JSON for ``value``. Subclasses of built-in types (a Counter, a namedtuple, an
     IntEnum) are copied into the built-in type: whatever their methods do, what leaves is plain

@@ -315,7 +315,8 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
         names = set(session.start())
         wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
         if tests.check_code is None and wanted & session.classes:
-            raise _NeedsSandboxAsserts(f"the tests build the candidate's own classes: {sorted(wanted & session.classes)}")
+            own = sorted(wanted & session.classes)
+            raise _NeedsSandboxAsserts(f"the tests build the candidate's own classes: {own}")
         namespace: dict = {"__name__": "__judge__"}
         for name in sorted(names & (wanted | ({tests.entry_point} if tests.entry_point else set()))):
             namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)

@@ -10,7 +10,8 @@ What it protects against (each has an adversarial test in ``tests/test_sandbox_a
 - network: a new network namespace (no interfaces but a down loopback), so no TCP, DNS or
   abstract unix sockets reach the host;
 - other processes: new PID, IPC and UTS namespaces; ``kill(-1)`` or killing the parent reaches
-  only the sandbox; ``/proc/*/environ`` shows only sandbox processes; the environment is cleared;
+  only the sandbox; ``/proc/*/environ`` shows only sandbox processes, and bubblewrap itself is
+  started with an empty environment, so no secret of the caller's is visible anywhere inside;
 - privilege: the process runs as an unprivileged host uid (one per concurrent slot), with every
   capability dropped in a new user namespace in which it cannot create further user
   namespaces, so it cannot remount anything;
@@ -164,7 +165,8 @@ class Sandbox:
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          pass_fds=(*(fd for fd, _ in fds.values()), status_w), user=uid, group=uid,
-                                         extra_groups=[], start_new_session=True, close_fds=True)
+                                         extra_groups=[], start_new_session=True, close_fds=True,
+                                         env={"PATH": "/usr/bin:/bin"})  # bwrap's own init is visible inside
         except OSError as exc:
             os.close(status_r)
             self.error = f"cannot start bwrap: {exc}"

@@ -32,12 +32,28 @@ class AssertTests:
 
 
 def _maybe_json(value):
+    """Decode a JSON (or Python-literal, as some datasets store them) string; else return it as is."""
     if isinstance(value, str):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
-            return value
+            try:
+                return ast.literal_eval(value)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return value
     return value
+
+
+def _call_args(value) -> list:
+    """Arguments of one call: a list, or (LiveCodeBench) a string with one JSON value per line."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        try:
+            return [json.loads(line) for line in value.split("\n") if line.strip()]
+        except json.JSONDecodeError:
+            return [value]
+    return [value]
 
 
 def parse_tests(tests) -> StdioTests | CallTests | AssertTests:
@@ -62,7 +78,8 @@ def parse_tests(tests) -> StdioTests | CallTests | AssertTests:
     if not inputs:
         raise ValueError("tests hold no test cases")
     if tests.get("fn_name"):
-        return CallTests(str(tests["fn_name"]), [list(a) if isinstance(a, list) else [a] for a in inputs], outputs)
+        return CallTests(str(tests["fn_name"]), [_call_args(a) for a in inputs],
+                         [_maybe_json(o) if isinstance(o, str) else o for o in outputs])
     tol = tests.get("float_tol")
     return StdioTests([_as_text(i) for i in inputs], [_as_text(o) for o in outputs],
                       float(tol) if tol is not None else None)
