@@ -130,7 +130,8 @@ def test_thread_bomb():
 
 def test_filling_tmp_and_the_work_dir():
     code = ("import os\nn = 0\ntry:\n    while True:\n        with open(f'/tmp/f{n}', 'wb') as fh:\n"
-            "            fh.write(b'x' * (8 << 20))\n        n += 1\nexcept OSError as e:\n    print('full', e.errno)\n")
+            "            fh.write(b'x' * (8 << 20))\n        n += 1\n"
+            "except OSError as e:\n    print('full', e.errno)\n")
     v = contained(code, stdin_case("never"), wall_s=10)
     assert v["reason"] == "WA"  # it ran into the size cap and printed 'full', not the expected output
 
@@ -179,7 +180,8 @@ def test_reading_the_expected_outputs_or_test_files():
     token = secrets.token_hex(12)
     code = ("import os\nhits = []\nfor top in ['/tmp', '/usr/local', '/etc', '/bin', '/lib']:\n"
             "    for d, _, files in os.walk(top):\n"
-            "        for f in files:\n            try:\n                data = open(os.path.join(d, f), 'rb').read(1 << 16)\n"
+            "        for f in files:\n            try:\n"
+            "                data = open(os.path.join(d, f), 'rb').read(1 << 16)\n"
             "            except OSError:\n                continue\n"
             f"            if b'{token[:6]}' in data:\n                hits.append(data)\n"
             "print(hits[0].decode(errors='replace') if hits else 'nothing')\n")
