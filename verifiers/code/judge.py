@@ -16,6 +16,7 @@ infrastructure failed; retried once, then ``passed=None``, never scored as wrong
 from __future__ import annotations
 
 import json
+import marshal
 import math
 import re
 import secrets
@@ -29,6 +30,7 @@ from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, call
 from verifiers.verdict import Verdict
 
 DRIVER = (Path(__file__).parent / "call_driver.py").read_bytes()
+LAUNCHER = (Path(__file__).parent / "launcher.py").read_bytes()
 _CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
 
 
@@ -94,8 +96,10 @@ def _values_equal(got, want, tol: float = 1e-9) -> bool:
     return type(got) is type(want) and got == want
 
 
-def _python_argv(limits: Limits) -> list[str]:
-    return [limits.python, "-I"]
+def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
+    """``python -I -S launcher.py <rlimits> script args``: the launcher applies the rlimits itself."""
+    return [limits.python, "-I", "-S", "launcher.py", str(limits.memory_mb << 20), str(limits.cpu_s),
+            str(limits.processes), str(limits.file_mb << 20), str(limits.open_files), script, *args]
 
 
 def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) -> Verdict:
@@ -112,9 +116,9 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
             return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
         files, argv = {"a.out": (compiled.stdout, "0755")}, ["./a.out"]
     else:
-        files, argv = {"solution.py": code.encode()}, [*_python_argv(limits), "solution.py"]
+        files, argv = {"solution.py": code.encode(), "launcher.py": LAUNCHER}, _python_argv(limits, "solution.py")
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
-        result = run(argv, files=files, stdin=stdin.encode(), limits=limits)
+        result = run(argv, files=files, stdin=stdin.encode(), limits=limits, raw=language == "python")
         failure = _classify(result, limits)
         if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
             failure = ("CE", failure[1])
@@ -138,8 +142,9 @@ class _CallSession:
     def __init__(self, code: str, limits: Limits, as_main: bool = False):
         self.limits = limits
         self.nonce = secrets.token_hex(8)
-        argv = [*_python_argv(limits), "driver.py", self.nonce] + (["--as-main"] if as_main else [])
-        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode()}, limits=limits)
+        argv = _python_argv(limits, "driver.py", self.nonce, *(["--as-main"] if as_main else []))
+        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode(), "launcher.py": LAUNCHER},
+                           limits=limits, raw=True)
         self.deadline = time.monotonic() + limits.wall_s
         self.buffer = b""
         self.seen = 0
@@ -204,11 +209,11 @@ class _CallSession:
         from verifiers.code.call_driver import encode
 
         try:
-            request = json.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
-        except TypeError as exc:
+            body = marshal.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
+        except (TypeError, ValueError) as exc:
             raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
         try:
-            self.box.proc.stdin.write(request.encode() + b"\n")
+            self.box.proc.stdin.write(len(body).to_bytes(8, "big") + body)
             self.box.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._fail_reason() from None
@@ -275,10 +280,10 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
     verdict says so."""
     t0 = time.monotonic()
     nonce = secrets.token_hex(8)
-    result = run([*_python_argv(limits), "harness.py", nonce],
-                 files={"harness.py": _HARNESS.encode(), "solution.py": code.encode(),
+    result = run(_python_argv(limits, "harness.py", nonce),
+                 files={"harness.py": _HARNESS.encode(), "solution.py": code.encode(), "launcher.py": LAUNCHER,
                         "setup.py": tests.setup.encode(), "asserts.json": json.dumps(tests.asserts).encode()},
-                 limits=limits)
+                 limits=limits, raw=True)
     outcomes = []
     for line in result.stdout.split(b"\n"):
         if line.startswith(nonce.encode()):

@@ -121,6 +121,7 @@ def _bwrap_argv(limits: Limits, files: dict[str, int], status_fd: int) -> list[s
             "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--symlink", "usr/bin", "/bin", "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
     for name, (fd, mode) in files.items():
@@ -214,7 +215,11 @@ class Sandbox:
 
 def run(argv: list[str], *, files: dict[str, bytes | tuple[bytes, str]] | None = None, stdin: bytes = b"",
         limits: Limits | None = None, raw: bool = False) -> ExecResult:
-    """Run ``argv`` inside the sandbox with ``files`` placed in ``/tmp`` (the work dir)."""
+    """Run ``argv`` inside the sandbox with ``files`` placed in ``/tmp`` (the work dir).
+
+    ``raw=True`` skips the ``prlimit`` wrapper: for a command that applies the rlimits itself
+    (``launcher.py``) or a trusted probe.
+    """
     box = Sandbox(argv, files=files, limits=limits, raw=raw)
     try:
         if box.error:
