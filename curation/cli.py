@@ -48,7 +48,8 @@ def config_options(func):
         hint, _ = _leaf_type(type(getattr(CurateConfig(), section)), f.name)
         kwargs: dict = {"help": f.metadata.get("help", ""), "default": None}
         if f.metadata.get("multiple"):
-            kwargs.update(multiple=True, default=(), metavar="NAME=PATH" if f.name == "benchmarks" else "OURS=THEIRS")
+            metavar = {"benchmarks": "NAME=PATH", "where": "FIELD=VALUE"}.get(f.name, "OURS=THEIRS")
+            kwargs.update(multiple=True, default=(), metavar=metavar)
         elif hint is bool:
             if "/" not in flag:
                 kwargs.update(is_flag=True, flag_value=True)
@@ -122,6 +123,8 @@ def _domain_command(domain: str) -> click.Command:
             data.setdefault("source", {})["preset"] = None
             # The recipe's benchmarks are Hub datasets; the offline demo checks its own small one.
             data.setdefault("decontaminate", {})["benchmarks"] = {"demo_benchmark": "demo"}
+            if domain == "code":  # the demo's slow samples should not take the recipe's 10 s each
+                data.setdefault("verify", {})["code_wall_s"] = 1.0
             if not quiet:
                 console.print(f"[dim]no --source/--preset/--recipe: curating the embedded {domain} demo set, "
                               f"decontaminated against the embedded demo benchmark (the recipe's own source and "
@@ -160,7 +163,7 @@ def main() -> None:
     """Curate verified per-domain SFT sets from teacher traces (Branch-Merge distillation)."""
 
 
-DOMAINS = ("math",)
+DOMAINS = ("math", "code")
 for _domain in DOMAINS:
     main.add_command(_domain_command(_domain))
 

@@ -43,6 +43,8 @@ class SourceConfig:
                                   "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
                                   multiple=True)
     limit: int | None = _opt(None, "--limit", "Read only the first N source rows.")
+    where: dict[str, str] = _opt({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable), "
+                                 "e.g. --where domain=code.", multiple=True)
 
 
 @dataclass
@@ -99,7 +101,12 @@ class DecontamConfig:
 class VerifyConfig:
     timeout_s: float = _opt(5.0, "--verify-timeout", "Hard wall-clock limit per verification, seconds.")
     keep_unverified: bool = _opt(False, "--keep-unverified/--drop-unverified", "Keep samples the verifier "
-                                 "could not decide (passed=None), e.g. an unparseable gold.")
+                                 "could not decide (passed=None), e.g. an unparseable gold or code not executed. "
+                                 "Sandbox and verifier failures are never kept.")
+    sandbox: bool = _opt(False, "--sandbox/--no-sandbox", "Code: run every candidate against its tests in the "
+                         "bubblewrap sandbox (without it only static checks run and verdicts are passed=None).")
+    code_wall_s: float = _opt(10.0, None)
+    code_memory_mb: int = _opt(1024, None)
 
 
 @dataclass

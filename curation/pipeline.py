@@ -72,7 +72,8 @@ def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress:
     task = progress.add_task("load", total=None, status="")
     n_parts = 0
     rows_seen = 0
-    for k, rows in enumerate(iter_parts(src, size, cfg.source.limit)):
+    skipped = [0]
+    for k, rows in enumerate(iter_parts(src, size, cfg.source.limit, skipped)):
         n_parts += 1
         rows_seen += len(rows)
         name = f"load/part-{k:05d}"
@@ -85,7 +86,7 @@ def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress:
             work.write(name + ".rejected", rejected)
             work.mark_done(name, count.to_dict())
         progress.update(task, advance=1, status=f"{rows_seen} rows")
-    work.mark_done("load", {"parts": n_parts})
+    work.mark_done("load", {"parts": n_parts, "skipped_by_where": skipped[0]})
     progress.update(task, total=n_parts)
     return n_parts
 
@@ -252,7 +253,9 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     report = {
         "domain": cfg.domain,
         "source": {"name": src.name, "kind": src.kind, "files": list(src.files), "hub_id": src.hub_id,
-                   "subset": src.subset, "split": src.split, "fields": src.mapping, "limit": cfg.source.limit},
+                   "subset": src.subset, "split": src.split, "fields": src.mapping, "limit": cfg.source.limit,
+                   "where": dict(src.where),
+                   "rows_skipped_by_where": (work.done("load") or {}).get("skipped_by_where", 0)},
         "rows": {"source_rows": funnel["load"].rows_in, "train": total_train, "rejected": total_rejected,
                  "problems_in": funnel["load"].kept, "samples_generated": funnel["generate"].rows_out or 0},
         "funnel": funnel.to_list(),
@@ -266,7 +269,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         "teacher": dataclasses.asdict(cfg.teacher),
         "decontamination": work.done("decontaminate")["info"],
         "near_dedup": work.done("near_dedup")["info"],
-        "isolation": None,
+        "isolation": _isolation(cfg),
         "parts": n_parts,
         "shards": {"train": train_files, "rejected": rejected_files},
         "versions": _versions(),
@@ -291,3 +294,12 @@ def _write_index(cfg: CurateConfig, work: WorkDir, n_parts: int, out_dir: Path) 
     d = cfg.dedup
     NearDupIndex(ids, signatures(texts, num_perm=d.num_perm, shingle=d.shingle), d.threshold, d.num_perm,
                  d.shingle).save(out_dir / "index")
+
+
+def _isolation(cfg: CurateConfig) -> dict | None:
+    """The sandbox isolation actually in force, for code runs that executed candidates."""
+    if cfg.domain != "code" or not cfg.verify.sandbox:
+        return None
+    from verifiers.code import isolation
+
+    return dict(isolation())

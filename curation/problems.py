@@ -35,8 +35,22 @@ def math_reference(row: dict) -> str:
     return str(answer).strip()
 
 
+def code_reference(row: dict) -> str:
+    """The tests, validated and stored as JSON (they stay in the judge; see verifiers.code)."""
+    from verifiers.code.test_formats import parse_tests
+
+    tests = row.get("tests")
+    if tests is None or (isinstance(tests, str) and not tests.strip()):
+        raise Malformed("malformed_tests", "missing tests")
+    try:
+        parse_tests(tests)
+    except (ValueError, TypeError) as exc:
+        raise Malformed("malformed_tests", str(exc)[:200]) from None
+    return tests if isinstance(tests, str) else json.dumps(tests)
+
+
 # How each domain turns a row into its serialized reference. Later domains add theirs here.
-REFERENCE_BUILDERS: dict[str, Callable[[dict], str]] = {"math": math_reference}
+REFERENCE_BUILDERS: dict[str, Callable[[dict], str]] = {"math": math_reference, "code": code_reference}
 
 
 def _string_list(value, name: str) -> list[str | None] | None:
@@ -66,6 +80,10 @@ def to_problem(row: dict, mapping: dict[str, str], domain: str, source_name: str
     mapped = {ours: get(ours) for ours in ("answer", "tests", "choices")}
     reference = REFERENCE_BUILDERS[domain](mapped)
     responses = _string_list(get("responses"), "responses")
+    reasoning, final = get("reasoning"), get("final")
+    if responses is None and isinstance(reasoning, str) and isinstance(final, str):
+        # Sources that store the trace in two fields (OpenThoughts): rebuild the R1 response.
+        responses = [f"<think>\n{reasoning.strip()}\n</think>\n\n{final.strip()}"]
     finish = _string_list(get("finish_reasons"), "finish_reasons")
     if responses is not None and finish is not None and len(finish) != len(responses):
         raise Malformed("malformed_finish_reasons",

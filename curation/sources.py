@@ -18,7 +18,8 @@ from pathlib import Path
 from curation.config import ConfigError, SourceConfig
 
 DEMO_DIR = Path(__file__).parent / "demo"
-CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices")
+CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices",
+                    "reasoning", "final")
 
 # Named sources with their field mapping. Keys are the `--preset` choices.
 PRESETS: dict[str, dict] = {
@@ -30,6 +31,16 @@ PRESETS: dict[str, dict] = {
                    "finish_reasons": "finish_reasons", "source": "source"},
         "about": "OpenR1-Math-220k, default subset (94k NuminaMath-1.5 problems, 2-4 R1 traces each); "
                  "the TinyR1 paper's math source.",
+    },
+    "openthoughts-code": {
+        "path": "open-thoughts/OpenThoughts-114k",
+        "subset": "metadata",
+        "split": "train",
+        "where": {"domain": "code"},
+        "fields": {"problem": "problem", "reasoning": "deepseek_reasoning", "final": "deepseek_solution",
+                   "tests": "test_cases", "source": "source"},
+        "about": "OpenThoughts-114k, metadata subset, code rows (R1 reasoning + solution, with test cases); "
+                 "the TinyR1 paper's code source.",
     },
 }
 
@@ -54,6 +65,7 @@ class ResolvedSource:
     subset: str | None = None
     split: str = "train"
     fields: tuple[tuple[str, str], ...] = ()
+    where: tuple[tuple[str, str], ...] = ()
 
     @property
     def mapping(self) -> dict[str, str]:
@@ -64,40 +76,44 @@ def resolve_source(cfg: SourceConfig, domain: str) -> ResolvedSource:
     """Turn the source settings into files or a Hub id; a missing file raises ``ConfigError``."""
     path, subset, split = cfg.path, cfg.subset, cfg.split
     fields: dict[str, str] = {}
+    where: dict[str, str] = {}
     if cfg.preset:
         preset = PRESETS[cfg.preset]
         path = path or preset["path"]
         subset = subset or preset.get("subset")
         split = cfg.split if cfg.split != "train" else preset.get("split", "train")
         fields.update(preset.get("fields", {}))
+        where.update(preset.get("where", {}))
     fields.update(cfg.fields)
+    where.update(cfg.where)
     bad = sorted(set(fields) - set(CANONICAL_FIELDS))
     if bad:
         raise ConfigError([f"source.fields: unknown field {b!r} (ours are: {', '.join(CANONICAL_FIELDS)})"
                            for b in bad])
     frozen = tuple(sorted(fields.items()))
+    w = tuple(sorted(where.items()))
     if path == "demo":
         demo = DEMO_DIR / f"{domain}_demo.jsonl"
         if not demo.is_file():
             raise ConfigError([f"source: there is no embedded demo set for domain {domain!r}"])
-        return ResolvedSource("files", f"demo/{demo.name}", (str(demo),), fields=frozen)
+        return ResolvedSource("files", f"demo/{demo.name}", (str(demo),), fields=frozen, where=w)
     p = Path(path)
     if p.is_file():
-        return ResolvedSource("files", str(path), (str(p),), fields=frozen)
+        return ResolvedSource("files", str(path), (str(p),), fields=frozen, where=w)
     if p.is_dir():
         files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.name.endswith(_LOCAL_SUFFIXES))
         if not files:
             raise ConfigError([f"source: folder {path} holds no .jsonl/.json/.parquet files"])
-        return ResolvedSource("files", str(path), tuple(files), fields=frozen)
+        return ResolvedSource("files", str(path), tuple(files), fields=frozen, where=w)
     if any(ch in path for ch in "*?["):
         files = sorted(f for f in glob.glob(path, recursive=True) if f.endswith(_LOCAL_SUFFIXES))
         if not files:
             raise ConfigError([f"source: no files match {path}"])
-        return ResolvedSource("files", str(path), tuple(files), fields=frozen)
+        return ResolvedSource("files", str(path), tuple(files), fields=frozen, where=w)
     looks_local = path.startswith((".", "/", "~")) or path.endswith(_LOCAL_SUFFIXES) or path.count("/") != 1
     if looks_local:
         raise ConfigError([f"source: file not found: {path}"])
-    return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen)
+    return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen, where=w)
 
 
 def _iter_jsonl(path: str) -> Iterator[dict | BadRow]:
@@ -155,8 +171,12 @@ def _iter_hub(src: ResolvedSource) -> Iterator[dict]:
             yield {k: batch[k][i] for k in keys}
 
 
-def iter_rows(src: ResolvedSource, limit: int | None = None) -> Iterator[dict | BadRow]:
-    """Every raw row of the source in a fixed order (at most ``limit``)."""
+def iter_rows(src: ResolvedSource, limit: int | None = None, skipped: list[int] | None = None
+              ) -> Iterator[dict | BadRow]:
+    """Every raw row of the source in a fixed order (at most ``limit``).
+
+    Rows failing the source's ``where`` filter are not part of it; ``skipped[0]`` counts them.
+    """
     def rows() -> Iterator[dict | BadRow]:
         if src.kind == "hub":
             yield from _iter_hub(src)
@@ -169,15 +189,22 @@ def iter_rows(src: ResolvedSource, limit: int | None = None) -> Iterator[dict | 
             else:
                 yield from _iter_jsonl(path)
 
-    for n, row in enumerate(rows()):
+    n = 0
+    for row in rows():
+        if src.where and isinstance(row, dict) and any(str(row.get(k)) != v for k, v in src.where):
+            if skipped is not None:
+                skipped[0] += 1
+            continue
         if limit is not None and n >= limit:
             return
+        n += 1
         yield row
 
 
-def iter_parts(src: ResolvedSource, part_size: int, limit: int | None = None) -> Iterator[list[dict | BadRow]]:
+def iter_parts(src: ResolvedSource, part_size: int, limit: int | None = None,
+               skipped: list[int] | None = None) -> Iterator[list[dict | BadRow]]:
     part: list[dict | BadRow] = []
-    for row in iter_rows(src, limit):
+    for row in iter_rows(src, limit, skipped):
         part.append(row)
         if len(part) == part_size:
             yield part

@@ -25,8 +25,47 @@ def _verify_math(responses: list[str], references: list[str], cfg: VerifyConfig,
     return verify_many(zip(responses, references, strict=True), workers=workers, timeout_s=cfg.timeout_s)
 
 
+def _static_code_check(code: str) -> Verdict:
+    import ast
+
+    if len(code) > 200_000:
+        return Verdict(None, "not_executed", "too long for the static check")
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return Verdict(False, "CE", f"{type(exc).__name__}: {exc}"[:300])
+    return Verdict(None, "not_executed", "code parses; run with --sandbox to execute it")
+
+
+def _verify_code(responses: list[str], references: list[str], cfg: VerifyConfig, workers: int | None) -> list[Verdict]:
+    from verifiers.code import Limits, extract_code_block, judge_many
+
+    verdicts: list[Verdict | None] = [None] * len(responses)
+    jobs, where = [], []
+    limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb)
+    for i, (response, tests) in enumerate(zip(responses, references, strict=True)):
+        found = extract_code_block(response)
+        if found is None:
+            verdicts[i] = Verdict(False, "no_code", "no fenced code block after </think>")
+            continue
+        code, language = found
+        language = language or "python"
+        if language not in ("python", "cpp"):
+            verdicts[i] = Verdict(None, "unsupported_language", language)
+        elif not cfg.sandbox:
+            verdicts[i] = _static_code_check(code) if language == "python" else Verdict(None, "not_executed", "")
+        else:
+            jobs.append({"code": code, "tests": tests, "language": language, "limits": limits})
+            where.append(i)
+    for i, verdict in zip(where, judge_many(jobs, workers=workers), strict=True):
+        verdicts[i] = verdict
+    return verdicts  # type: ignore[return-value]
+
+
 # Domain -> batch verifier. Later domains add theirs.
-DOMAIN_VERIFIERS: dict[str, Callable[..., list[Verdict]]] = {"math": _verify_math}
+DOMAIN_VERIFIERS: dict[str, Callable[..., list[Verdict]]] = {"math": _verify_math, "code": _verify_code}
+# Verdict reasons that mean the infrastructure failed: never kept, whatever keep_unverified says.
+INFRASTRUCTURE_FAILURES = {"SE", "verifier_error"}
 
 
 def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None) -> StageResult:
@@ -34,7 +73,7 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
     reasons: list[str | None] = []
     for v in verdicts:
-        if v.passed is True or (v.passed is None and cfg.keep_unverified):
+        if v.passed is True or (v.passed is None and cfg.keep_unverified and v.reason not in INFRASTRUCTURE_FAILURES):
             reasons.append(None)
         else:
             reasons.append(v.reason)

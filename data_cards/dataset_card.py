@@ -55,6 +55,15 @@ def _reason_rows(funnel: list[dict]) -> str:
     return "\n".join(rows) or "| - | - | 0 |"
 
 
+def _isolation_text(info: dict | None) -> str:
+    if not info:
+        return "n/a (no code executed)"
+    if not info.get("unprivileged_uid"):
+        return "NONE: the sandbox could not start (" + str(info.get("error", "unknown")) + ")"
+    return (f"{info['bwrap']}; unprivileged uid; namespaces {', '.join(info['namespaces'])}; rlimits; "
+            f"cgroup v2 limits {'on' if info.get('cgroup_v2') else 'unavailable on this host'}")
+
+
 def _near_dedup_text(info: dict) -> str:
     if not info.get("enabled"):
         return "off"
@@ -138,7 +147,7 @@ def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: l
                     f"{'must be stop' if filters['require_stop'] else 'not checked'}; max length "
                     f"{report['length']['max_length']:,} {unit}; repetition loops dropped"),
         "selection": f"`--keep {recipe['select']['keep']}`",
-        "isolation": report.get("isolation") or "n/a (no code executed)",
+        "isolation": _isolation_text(report.get("isolation")),
         "conservation": "holds" if report["conservation"] else "VIOLATED",
         "funnel_rows": _funnel_rows(report["funnel"]),
         "reason_rows": _reason_rows(report["funnel"]),

@@ -96,6 +96,20 @@ def _values_equal(got, want, tol: float = 1e-9) -> bool:
     return type(got) is type(want) and got == want
 
 
+def _expected_forms(want) -> list:
+    """What a call's expected output may mean: itself; APPS wraps it in a one-element list;
+    LiveCodeBench stores it as JSON text (so "7" may mean the string or the number)."""
+    forms = [want]
+    if isinstance(want, list) and len(want) == 1:
+        forms.append(want[0])
+    if isinstance(want, str):
+        try:
+            forms.append(json.loads(want))
+        except json.JSONDecodeError:
+            pass
+    return forms
+
+
 def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
     """``python -I -S launcher.py <rlimits> script args``: the launcher applies the rlimits itself."""
     return [limits.python, "-I", "-S", "launcher.py", str(limits.memory_mb << 20), str(limits.cpu_s),
@@ -238,7 +252,7 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
         for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
             t = time.monotonic()
             got = session.call(tests.fn_name, args)
-            ok = _values_equal(got, want) or (isinstance(want, list) and len(want) == 1 and _values_equal(got, want[0]))
+            ok = any(_values_equal(got, w) for w in _expected_forms(want))
             outcomes.append({"test": i, "outcome": "AC" if ok else "WA", "seconds": round(time.monotonic() - t, 4)})
             if not ok:
                 return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0)

@@ -15,7 +15,7 @@ import sys
 def main():
     limits = [int(x) for x in sys.argv[1:6]]
     for res, value in zip((resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
-                           resource.RLIMIT_NOFILE), limits):
+                           resource.RLIMIT_NOFILE), limits, strict=True):
         resource.setrlimit(res, (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     sys.path.append("/usr/lib/python3/dist-packages")

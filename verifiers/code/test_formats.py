@@ -78,8 +78,7 @@ def parse_tests(tests) -> StdioTests | CallTests | AssertTests:
     if not inputs:
         raise ValueError("tests hold no test cases")
     if tests.get("fn_name"):
-        return CallTests(str(tests["fn_name"]), [_call_args(a) for a in inputs],
-                         [_maybe_json(o) if isinstance(o, str) else o for o in outputs])
+        return CallTests(str(tests["fn_name"]), [_call_args(a) for a in inputs], outputs)
     tol = tests.get("float_tol")
     return StdioTests([_as_text(i) for i in inputs], [_as_text(o) for o in outputs],
                       float(tol) if tol is not None else None)
