@@ -76,7 +76,8 @@ CALLS = [
     ("Write fizzbuzz(n) returning 'Fizz', 'Buzz', 'FizzBuzz' or str(n).", "fizzbuzz", [[3], [5], [15], [7]],
      ["Fizz", "Buzz", "FizzBuzz", "7"], "def fizzbuzz(n):\n    if n % 15 == 0:\n        return 'FizzBuzz'\n"
                                         "    if n % 3 == 0:\n        return 'Fizz'\n    if n % 5 == 0:\n"
-                                        "        return 'Buzz'\n    return str(n)", "def fizzbuzz(n):\n    return str(n)"),
+                                        "        return 'Buzz'\n    return str(n)",
+     "def fizzbuzz(n):\n    return str(n)"),
     ("Write second_largest(xs) returning the second largest distinct value.", "second_largest",
      [[[1, 2, 3]], [[5, 5, 4]], [[10, -1]]], [2, 4, -1],
      "def second_largest(xs):\n    return sorted(set(xs))[-2]", "def second_largest(xs):\n    return sorted(xs)[-2]"),
@@ -87,14 +88,16 @@ CRASH = {"stdin": "raise RuntimeError('boom')\n", "call": "def {fn}(*args):\n   
 CHEAT = {
     "stdin": "import os\nprint('AC')\nprint(open('/tmp/expected_output.txt').read() if os.path.exists("
              "'/tmp/expected_output.txt') else 'passed')\n",
-    "call": "class Always:\n    def __eq__(self, other):\n        return True\n\n\ndef {fn}(*args):\n    return Always()\n",
+    "call": "class Always:\n    def __eq__(self, other):\n        return True\n\n\n"
+            "def {fn}(*args):\n    return Always()\n",
 }
 
 
 def respond(code: str, lang: str = "python", *, think: str = "Let me reason about the input format and edge cases.",
             open_tag: bool = True) -> str:
     head = "<think>\n" if open_tag else ""
-    return f"{head}{think}\nI will test it on the samples mentally.\n</think>\n\nHere is my solution:\n\n```{lang}\n{code}\n```\n"
+    return (f"{head}{think}\nI will test it on the samples mentally.\n</think>\n\nHere is my solution:\n\n"
+            f"```{lang}\n{code}\n```\n")
 
 
 def rows():
