@@ -22,6 +22,7 @@ import re
 import secrets
 import select
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from verifiers.code.call_driver import decode
@@ -94,6 +95,12 @@ def _values_equal(got, want, tol: float = 1e-9) -> bool:
     if isinstance(got, dict) and isinstance(want, dict):
         return got.keys() == want.keys() and all(_values_equal(got[k], want[k], tol) for k in got)
     return type(got) is type(want) and got == want
+
+
+@lru_cache(maxsize=4096)
+def _compiled(source: str, name: str):
+    """Trusted test code, compiled once per distinct text."""
+    return compile(source, name, "exec")
 
 
 def _expected_forms(want) -> list:
@@ -341,7 +348,7 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
             namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)
         if tests.setup:
             try:
-                exec(compile(tests.setup, "test_setup", "exec"), namespace)  # trusted: it comes with the tests
+                exec(_compiled(tests.setup, "test_setup"), namespace)  # trusted: it comes with the tests
             except NameError as exc:
                 if tests.check_code is None:
                     raise _NeedsSandboxAsserts(f"the test setup uses the candidate's own definitions: {exc}") from None
@@ -349,10 +356,10 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
         if tests.check_code is not None:
             if tests.entry_point not in names:
                 return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0)
-            exec(compile(tests.check_code, "test", "exec"), namespace)
+            exec(_compiled(tests.check_code, "test"), namespace)
             checks = [("check", lambda: namespace["check"](namespace[tests.entry_point]))]
         else:
-            checks = [(src, (lambda s: lambda: exec(compile(s, "test", "exec"), namespace))(src))
+            checks = [(src, (lambda s: lambda: exec(_compiled(s, "test"), namespace))(src))
                       for src in tests.asserts]
         for i, (_, check) in enumerate(checks):
             t = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass
@@ -90,10 +91,11 @@ def _as_text(value) -> str:
     return str(value)
 
 
-def called_names(code: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def called_names(code: str) -> frozenset[str]:
     """Names called anywhere in ``code`` (to know which candidate functions a test uses)."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return set()
-    return {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        return frozenset()
+    return frozenset(n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
