@@ -22,12 +22,14 @@ from pathlib import Path
 
 import pytest
 
+from verifiers.code.sandbox import UID_BASE, UID_BLOCK, UID_BLOCKS, uid_block_in_use
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed"),
     pytest.mark.timeout(180),
 ]
-SANDBOX_UIDS = range(61000, 61256)
+SANDBOX_UIDS = range(UID_BASE, UID_BASE + UID_BLOCK * UID_BLOCKS)
 
 
 def contained(code: str, tests, *, language: str = "python", wall_s: float = 5.0, cpu_s: int = 5,
@@ -52,14 +54,16 @@ def contained(code: str, tests, *, language: str = "python", wall_s: float = 5.0
 
 
 def sandbox_processes() -> list[int]:
+    """Sandboxed processes whose judge is gone (another live judge's sandboxes are not leaks)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid in SANDBOX_UIDS:
-                    pids.append(int(entry.name))
+                uid = entry.stat().st_uid
             except FileNotFoundError:
                 continue
+            if uid in SANDBOX_UIDS and not uid_block_in_use(uid):
+                pids.append(int(entry.name))
     return pids
 
 

@@ -16,56 +16,23 @@ infrastructure failed; retried once, then ``passed=None``, never scored as wrong
 from __future__ import annotations
 
 import json
-import marshal
 import math
-import re
 import secrets
-import select
 import time
 from functools import lru_cache
-from pathlib import Path
 
-from verifiers.code.call_driver import decode
-from verifiers.code.sandbox import ExecResult, Limits, Sandbox, isolation, run
+from verifiers.code.outcome import _CE, _classify, _verdict
+from verifiers.code.sandbox import Limits, run
+from verifiers.code.session import (
+    LAUNCHER,
+    _CallSession,
+    _in_session,
+    _NeedsSandboxAsserts,
+    _python_argv,
+    _SessionError,
+)
 from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, called_names, parse_tests
 from verifiers.verdict import Verdict
-
-DRIVER = (Path(__file__).parent / "call_driver.py").read_bytes()
-LAUNCHER = (Path(__file__).parent / "launcher.py").read_bytes()
-_CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
-
-
-def _isolation_tag() -> str:
-    info = isolation()
-    if not info["unprivileged_uid"]:
-        return "none"
-    return "bwrap+uid+rlimits" + ("+cgroup2" if info["cgroup_v2"] else "")
-
-
-def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0) -> Verdict:
-    passed = True if reason == "AC" else (None if reason == "SE" else False)
-    detail = json.dumps({"tests": tests, "isolation": _isolation_tag(), "message": message[:500]})
-    return Verdict(passed, reason, detail, seconds)
-
-
-def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
-    """Failure reason of a finished run, or None when it exited cleanly."""
-    if result.sandbox_error:
-        return "SE", result.sandbox_error
-    if result.output_exceeded:
-        return "OLE", f"more than {limits.output_bytes} bytes of output"
-    if result.timed_out:
-        return "TLE", f"wall time over {limits.wall_s:g}s"
-    tail = result.stderr[-2000:]
-    if b"MemoryError" in tail or b"std::bad_alloc" in tail:
-        return "MLE", f"memory over {limits.memory_mb} MB"
-    if result.signal in (24, 9) and result.wall_s >= 0.8 * limits.cpu_s:  # SIGXCPU / kill at the CPU limit
-        return "TLE", f"CPU time over {limits.cpu_s}s"
-    if result.signal:
-        return "RE", f"killed by signal {result.signal}"
-    if result.returncode:
-        return "RE", tail.decode(errors="replace")[-300:] or f"exit code {result.returncode}"
-    return None
 
 
 def _tokens_equal(got: str, want: str, tol: float | None) -> bool:
@@ -117,12 +84,6 @@ def _expected_forms(want) -> list:
     return forms
 
 
-def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
-    """``python -I -S launcher.py <rlimits> script args``: the launcher applies the rlimits itself."""
-    return [limits.python, "-I", "-S", "launcher.py", str(limits.memory_mb << 20), str(limits.cpu_s),
-            str(limits.processes), str(limits.file_mb << 20), str(limits.open_files), script, *args]
-
-
 def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) -> Verdict:
     t0 = time.monotonic()
     outcomes: list[dict] = []
@@ -151,110 +112,8 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
     return _verdict("AC", outcomes, "", time.monotonic() - t0)
 
 
-class _SessionError(Exception):
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-
-
-class _CallSession:
-    """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
-
-    def __init__(self, code: str, limits: Limits, as_main: bool = False):
-        self.limits = limits
-        self.nonce = secrets.token_hex(8)
-        argv = _python_argv(limits, "driver.py", self.nonce, *(["--as-main"] if as_main else []))
-        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode(), "launcher.py": LAUNCHER},
-                           limits=limits, raw=True)
-        self.deadline = time.monotonic() + limits.wall_s
-        self.buffer = b""
-        self.seen = 0
-
-    def _fail_reason(self) -> _SessionError:
-        self.box.kill()
-        proc = self.box.proc
-        try:
-            proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001
-            pass
-        stderr = b""
-        try:
-            stderr = proc.stderr.read(self.limits.output_bytes) or b""
-        except (OSError, ValueError):
-            pass
-        if not self.box.started_ok():
-            return _SessionError("SE", "sandbox did not start: " + stderr.decode(errors="replace")[-300:])
-        result = ExecResult(proc.returncode, -proc.returncode if proc.returncode and proc.returncode < 0 else None,
-                            b"", stderr, time.monotonic() - self.box.started)
-        if proc.returncode and proc.returncode > 128:
-            result.signal = proc.returncode - 128
-        failure = _classify(result, self.limits)
-        return _SessionError(*(failure or ("RE", "the program exited before answering")))
-
-    def receive(self) -> dict:
-        fd = self.box.proc.stdout.fileno()
-        while True:
-            while b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
-                if line.startswith(self.nonce.encode()):
-                    return json.loads(line[len(self.nonce):])
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                self.box.kill()
-                raise _SessionError("TLE", f"wall time over {self.limits.wall_s:g}s")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = __import__("os").read(fd, 65536)
-            if not chunk:
-                raise self._fail_reason()
-            self.seen += len(chunk)
-            if self.seen > self.limits.output_bytes:
-                self.box.kill()
-                raise _SessionError("OLE", f"more than {self.limits.output_bytes} bytes of output")
-            self.buffer += chunk
-
-    def start(self) -> list[str]:
-        if self.box.error:
-            raise _SessionError("SE", self.box.error)
-        first = self.receive()
-        if "ce" in first:
-            raise _SessionError("CE", first["ce"])
-        if "load_error" in first:
-            reason = "MLE" if first["load_error"].startswith("MemoryError") else "RE"
-            raise _SessionError(reason, first["load_error"])
-        self.classes = set(first.get("classes", []))
-        return first["ready"]
-
-    def call(self, name: str, args: list, kwargs: dict | None = None):
-        from verifiers.code.call_driver import encode
-
-        try:
-            body = marshal.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
-        except (TypeError, ValueError) as exc:
-            raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
-        try:
-            self.box.proc.stdin.write(len(body).to_bytes(8, "big") + body)
-            self.box.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise self._fail_reason() from None
-        answer = self.receive()
-        if "ok" in answer:
-            return decode(answer["ok"])
-        if "bad" in answer:
-            raise _SessionError("WA", "returned something that is not plain data: " + answer["bad"])
-        message = answer.get("exc", "unknown error")
-        raise _SessionError("MLE" if message.startswith("MemoryError") else "RE", message)
-
-    def close(self) -> None:
-        self.box.close()
-
-
 def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
-    t0 = time.monotonic()
-    outcomes: list[dict] = []
-    session = _CallSession(code, limits)
-    try:
+    def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         session.start()
         for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
             t = time.monotonic()
@@ -263,12 +122,9 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
             outcomes.append({"test": i, "outcome": "AC" if ok else "WA", "seconds": round(time.monotonic() - t, 4)})
             if not ok:
                 return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0)
-    except _SessionError as exc:
-        outcomes.append({"test": len(outcomes), "outcome": exc.reason})
-        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
-    finally:
-        session.close()
-    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+        return None
+
+    return _in_session(code, limits, body)
 
 
 _HARNESS = """
@@ -289,10 +145,6 @@ for i, src in enumerate(json.load(open("asserts.json"))):
     out.write(nonce + json.dumps([i, outcome]) + "\\n")
     out.flush()
 """
-
-
-class _NeedsSandboxAsserts(Exception):
-    """The tests pass objects the candidate defines (e.g. its own classes): run them in the sandbox."""
 
 
 def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why: str) -> Verdict:
@@ -334,10 +186,7 @@ def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
 
 
 def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Verdict:
-    t0 = time.monotonic()
-    outcomes: list[dict] = []
-    session = _CallSession(code, limits)
-    try:
+    def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         names = set(session.start())
         wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
         if tests.check_code is None and wanted & session.classes:
@@ -357,17 +206,16 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
             if tests.entry_point not in names:
                 return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0)
             exec(_compiled(tests.check_code, "test"), namespace)
-            checks = [("check", lambda: namespace["check"](namespace[tests.entry_point]))]
+            checks = [lambda: namespace["check"](namespace[tests.entry_point])]
         else:
-            checks = [(src, (lambda s: lambda: exec(_compiled(s, "test"), namespace))(src))
-                      for src in tests.asserts]
-        for i, (_, check) in enumerate(checks):
+            checks = [(lambda s: lambda: exec(_compiled(s, "test"), namespace))(src) for src in tests.asserts]
+        for i, check in enumerate(checks):
             t = time.monotonic()
+            outcome, message = "AC", ""
             try:
                 check()
-                outcome = "AC"
             except AssertionError:
-                outcome = "WA"
+                outcome, message = "WA", "assertion failed"
             except (_SessionError, _NeedsSandboxAsserts):
                 raise
             except NameError as exc:
@@ -378,14 +226,10 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 outcome, message = "RE", f"{type(exc).__name__}: {exc}"
             outcomes.append({"test": i, "outcome": outcome, "seconds": round(time.monotonic() - t, 4)})
             if outcome != "AC":
-                return _verdict(outcome, outcomes, message if outcome == "RE" else "assertion failed",
-                                time.monotonic() - t0)
-    except _SessionError as exc:
-        outcomes.append({"test": len(outcomes), "outcome": exc.reason})
-        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
-    finally:
-        session.close()
-    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+                return _verdict(outcome, outcomes, message, time.monotonic() - t0)
+        return None
+
+    return _in_session(code, limits, body)
 
 
 def judge_once(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:

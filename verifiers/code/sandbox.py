@@ -33,6 +33,7 @@ limits are applied only when a delegated cgroup v2 hierarchy is writable; otherw
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -44,10 +45,54 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-_SLOT_BASE_UID = 61000
-_slots = threading.Semaphore(256)
+# Each process that runs sandboxes holds one block of 256 host uids (one uid per concurrent
+# slot) by an exclusive lock on a file, so two curations on one machine never share a uid
+# (and with it the process-count limit, or the right to signal each other's processes).
+UID_BASE, UID_BLOCK, UID_BLOCKS = 61000, 256, 64
+LOCK_DIR = os.path.join(tempfile.gettempdir(), "branch-merge-sandbox-uids")
+_slots = threading.Semaphore(UID_BLOCK)
 _slot_lock = threading.Lock()
-_free_slots: list[int] = list(range(256))
+_free_slots: list[int] = list(range(UID_BLOCK))
+_block: dict = {}
+
+
+def _block_lock_path(block: int) -> str:
+    return os.path.join(LOCK_DIR, f"{block}.lock")
+
+
+def uid_block_in_use(uid: int) -> bool:
+    """Whether a live process holds the uid block of ``uid`` (for leak checks)."""
+    block = (uid - UID_BASE) // UID_BLOCK
+    if not 0 <= block < UID_BLOCKS or not os.path.exists(_block_lock_path(block)):
+        return False
+    if _block.get("index") == block:
+        return True
+    fd = os.open(_block_lock_path(block), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _uid_base() -> int:
+    with _slot_lock:
+        if "base" not in _block:
+            os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+            for block in range(UID_BLOCKS):
+                fd = os.open(_block_lock_path(block), os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                _block.update(base=UID_BASE + block * UID_BLOCK, index=block, fd=fd)  # held until exit
+                break
+            else:
+                raise RuntimeError(f"all {UID_BLOCKS} sandbox uid blocks are in use")
+        return _block["base"]
 
 
 @dataclass(frozen=True)
@@ -161,7 +206,7 @@ class Sandbox:
             fds[name] = (fh.fileno(), mode)
         status_r, status_w = os.pipe()
         cmd = _bwrap_argv(self.limits, fds, status_w) + ([] if raw else _rlimits(self.limits)) + argv
-        uid = _SLOT_BASE_UID + self._slot
+        uid = _uid_base() + self._slot
         self.started = time.monotonic()
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -1,0 +1,44 @@
+"""Turning a finished run into a verdict reason (shared by every kind of test)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from verifiers.code.sandbox import ExecResult, Limits, isolation
+from verifiers.verdict import Verdict
+
+_CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
+
+
+def _isolation_tag() -> str:
+    info = isolation()
+    if not info["unprivileged_uid"]:
+        return "none"
+    return "bwrap+uid+rlimits" + ("+cgroup2" if info["cgroup_v2"] else "")
+
+
+def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0) -> Verdict:
+    passed = True if reason == "AC" else (None if reason == "SE" else False)
+    detail = json.dumps({"tests": tests, "isolation": _isolation_tag(), "message": message[:500]})
+    return Verdict(passed, reason, detail, seconds)
+
+
+def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
+    """Failure reason of a finished run, or None when it exited cleanly."""
+    if result.sandbox_error:
+        return "SE", result.sandbox_error
+    if result.output_exceeded:
+        return "OLE", f"more than {limits.output_bytes} bytes of output"
+    if result.timed_out:
+        return "TLE", f"wall time over {limits.wall_s:g}s"
+    tail = result.stderr[-2000:]
+    if b"MemoryError" in tail or b"std::bad_alloc" in tail:
+        return "MLE", f"memory over {limits.memory_mb} MB"
+    if result.signal in (24, 9) and result.wall_s >= 0.8 * limits.cpu_s:  # SIGXCPU / kill at the CPU limit
+        return "TLE", f"CPU time over {limits.cpu_s}s"
+    if result.signal:
+        return "RE", f"killed by signal {result.signal}"
+    if result.returncode:
+        return "RE", tail.decode(errors="replace")[-300:] or f"exit code {result.returncode}"
+    return None

@@ -1,0 +1,147 @@
+"""A candidate loaded under the call driver in one sandbox, answering calls from the judge."""
+
+from __future__ import annotations
+
+import json
+import marshal
+import secrets
+import select
+import time
+from pathlib import Path
+
+from verifiers.code.call_driver import decode, encode
+from verifiers.code.outcome import _classify, _verdict
+from verifiers.code.sandbox import ExecResult, Limits, Sandbox
+from verifiers.verdict import Verdict
+
+DRIVER = (Path(__file__).parent / "call_driver.py").read_bytes()
+LAUNCHER = (Path(__file__).parent / "launcher.py").read_bytes()
+
+
+def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
+    """``python -I -S launcher.py <rlimits> script args``: the launcher applies the rlimits itself."""
+    return [limits.python, "-I", "-S", "launcher.py", str(limits.memory_mb << 20), str(limits.cpu_s),
+            str(limits.processes), str(limits.file_mb << 20), str(limits.open_files), script, *args]
+
+
+class _NeedsSandboxAsserts(Exception):
+    """The tests pass objects the candidate defines (e.g. its own classes): run them in the sandbox."""
+
+
+class _SessionError(Exception):
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class _CallSession:
+    """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
+
+    def __init__(self, code: str, limits: Limits, as_main: bool = False):
+        self.limits = limits
+        self.nonce = secrets.token_hex(8)
+        argv = _python_argv(limits, "driver.py", self.nonce, *(["--as-main"] if as_main else []))
+        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode(), "launcher.py": LAUNCHER},
+                           limits=limits, raw=True)
+        self.deadline = time.monotonic() + limits.wall_s
+        self.buffer = b""
+        self.seen = 0
+
+    def _fail_reason(self) -> _SessionError:
+        self.box.kill()
+        proc = self.box.proc
+        try:
+            proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001
+            pass
+        stderr = b""
+        try:
+            stderr = proc.stderr.read(self.limits.output_bytes) or b""
+        except (OSError, ValueError):
+            pass
+        if not self.box.started_ok():
+            return _SessionError("SE", "sandbox did not start: " + stderr.decode(errors="replace")[-300:])
+        result = ExecResult(proc.returncode, -proc.returncode if proc.returncode and proc.returncode < 0 else None,
+                            b"", stderr, time.monotonic() - self.box.started)
+        if proc.returncode and proc.returncode > 128:
+            result.signal = proc.returncode - 128
+        failure = _classify(result, self.limits)
+        return _SessionError(*(failure or ("RE", "the program exited before answering")))
+
+    def receive(self) -> dict:
+        fd = self.box.proc.stdout.fileno()
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                if line.startswith(self.nonce.encode()):
+                    return json.loads(line[len(self.nonce):])
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.box.kill()
+                raise _SessionError("TLE", f"wall time over {self.limits.wall_s:g}s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = __import__("os").read(fd, 65536)
+            if not chunk:
+                raise self._fail_reason()
+            self.seen += len(chunk)
+            if self.seen > self.limits.output_bytes:
+                self.box.kill()
+                raise _SessionError("OLE", f"more than {self.limits.output_bytes} bytes of output")
+            self.buffer += chunk
+
+    def start(self) -> list[str]:
+        if self.box.error:
+            raise _SessionError("SE", self.box.error)
+        first = self.receive()
+        if "ce" in first:
+            raise _SessionError("CE", first["ce"])
+        if "load_error" in first:
+            reason = "MLE" if first["load_error"].startswith("MemoryError") else "RE"
+            raise _SessionError(reason, first["load_error"])
+        self.classes = set(first.get("classes", []))
+        return first["ready"]
+
+    def call(self, name: str, args: list, kwargs: dict | None = None):
+
+        try:
+            body = marshal.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
+        except (TypeError, ValueError) as exc:
+            raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
+        try:
+            self.box.proc.stdin.write(len(body).to_bytes(8, "big") + body)
+            self.box.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._fail_reason() from None
+        answer = self.receive()
+        if "ok" in answer:
+            return decode(answer["ok"])
+        if "bad" in answer:
+            raise _SessionError("WA", "returned something that is not plain data: " + answer["bad"])
+        message = answer.get("exc", "unknown error")
+        raise _SessionError("MLE" if message.startswith("MemoryError") else "RE", message)
+
+    def close(self) -> None:
+        self.box.close()
+
+
+def _in_session(code: str, limits: Limits, body) -> Verdict:
+    """Run ``body(session, outcomes)`` against the candidate loaded under the call driver.
+
+    ``body`` returns a failing verdict or None; session failures (TLE, OLE, a crash) become the
+    verdict of the test being run.
+    """
+    t0 = time.monotonic()
+    outcomes: list[dict] = []
+    session = _CallSession(code, limits)
+    try:
+        failed = body(session, outcomes, t0)
+        if failed is not None:
+            return failed
+    except _SessionError as exc:
+        outcomes.append({"test": len(outcomes), "outcome": exc.reason})
+        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
+    finally:
+        session.close()
+    return _verdict("AC", outcomes, "", time.monotonic() - t0)
