@@ -200,12 +200,12 @@ def run_curation(cfg: CurateConfig, *, restart: bool = False, console: Console |
     src = resolve_source(cfg.source, cfg.domain)
     out_dir = out_dir_of(cfg)
     work = WorkDir(work_dir_of(out_dir))
+    lengths = LengthCounter(cfg.filters.tokenizer)  # a bad tokenizer is a config error: report it first
     fingerprint = {"work_format": WORK_FORMAT, "recipe": cfg.fingerprint_dict(),
                    "source": dataclasses.asdict(src)}
     if not work.ensure(fingerprint, restart=restart):
         raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
                            "re-run with --restart to discard them"])
-    lengths = LengthCounter(cfg.filters.tokenizer)
     with _progress(console, quiet) as progress:
         n_parts = _load_phase(cfg, src, work, progress)
         dropped = _problem_phase(cfg, work, n_parts, progress)

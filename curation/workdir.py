@@ -41,9 +41,13 @@ class WorkDir:
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
         text = json.dumps(fingerprint, sort_keys=True, indent=1, default=str)
-        if fp_path.exists():
-            return fp_path.read_text() == text
-        atomic_write_bytes(fp_path, text.encode())
+        if fp_path.exists() and fp_path.read_text() != text:
+            if any(self.root.rglob("*.done")):
+                return False  # finished parts of another recipe: never mixed with this one
+            shutil.rmtree(self.root)  # nothing finished there yet: nothing to lose
+            self.root.mkdir(parents=True)
+        if not fp_path.exists():
+            atomic_write_bytes(fp_path, text.encode())
         return True
 
     def path(self, *parts: str) -> Path:
