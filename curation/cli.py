@@ -163,7 +163,7 @@ def main() -> None:
     """Curate verified per-domain SFT sets from teacher traces (Branch-Merge distillation)."""
 
 
-DOMAINS = ("math", "code")
+DOMAINS = ("math", "code", "science")
 for _domain in DOMAINS:
     main.add_command(_domain_command(_domain))
 

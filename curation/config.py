@@ -43,8 +43,8 @@ class SourceConfig:
                                   "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
                                   multiple=True)
     limit: int | None = _opt(None, "--limit", "Read only the first N source rows.")
-    where: dict[str, str] = _opt({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable), "
-                                 "e.g. --where domain=code.", multiple=True)
+    where: dict[str, str] = _opt({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable; "
+                                 "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True)
 
 
 @dataclass

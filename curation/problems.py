@@ -49,8 +49,31 @@ def code_reference(row: dict) -> str:
     return tests if isinstance(tests, str) else json.dumps(tests)
 
 
+def science_reference(row: dict) -> str:
+    """``{"answer": letter-or-text, "choices": [...] | null}`` as JSON."""
+    answer, choices = row.get("answer"), row.get("choices")
+    if choices is not None:
+        if isinstance(choices, str):
+            try:
+                choices = json.loads(choices)
+            except json.JSONDecodeError:
+                raise Malformed("malformed_choices", "choices must be a list of option texts") from None
+        if not isinstance(choices, list) or not choices or len(choices) > 16:
+            raise Malformed("malformed_choices", "choices must be a list of 1 to 16 option texts")
+        choices = [str(c) for c in choices]
+        if isinstance(answer, int) and not isinstance(answer, bool):
+            if not 0 <= answer < len(choices):
+                raise Malformed("malformed_answer", f"answer index {answer} is out of range")
+            answer = "ABCDEFGHIJKLMNOP"[answer]
+    if answer is None or isinstance(answer, bool) or not isinstance(answer, (str, int, float)) \
+            or not str(answer).strip():
+        raise Malformed("malformed_answer", "missing answer" if answer is None else "answer must be text")
+    return json.dumps({"answer": str(answer).strip(), "choices": choices})
+
+
 # How each domain turns a row into its serialized reference. Later domains add theirs here.
-REFERENCE_BUILDERS: dict[str, Callable[[dict], str]] = {"math": math_reference, "code": code_reference}
+REFERENCE_BUILDERS: dict[str, Callable[[dict], str]] = {"math": math_reference, "code": code_reference,
+                                                       "science": science_reference}
 
 
 def _string_list(value, name: str) -> list[str | None] | None:

@@ -32,6 +32,23 @@ PRESETS: dict[str, dict] = {
         "about": "OpenR1-Math-220k, default subset (94k NuminaMath-1.5 problems, 2-4 R1 traces each); "
                  "the TinyR1 paper's math source.",
     },
+    "openthoughts-science": {
+        "path": "open-thoughts/OpenThoughts-114k",
+        "subset": "metadata",
+        "split": "train",
+        "where": {"domain": "biology|chemistry|physics"},
+        "fields": {"problem": "problem", "reasoning": "deepseek_reasoning", "final": "deepseek_solution",
+                   "answer": "ground_truth_solution", "source": "source"},
+        "about": "OpenThoughts-114k, metadata subset, science rows (biology, chemistry, physics); part of the "
+                 "TinyR1 paper's science mix.",
+    },
+    "s1k": {
+        "path": "simplescaling/s1K-1.1",
+        "split": "train",
+        "fields": {"problem": "question", "reasoning": "deepseek_thinking_trajectory", "final": "deepseek_attempt",
+                   "answer": "solution", "source": "source_type"},
+        "about": "s1K-1.1 (1k hard problems with R1 traces); part of the TinyR1 paper's science mix.",
+    },
     "openthoughts-code": {
         "path": "open-thoughts/OpenThoughts-114k",
         "subset": "metadata",
@@ -191,7 +208,7 @@ def iter_rows(src: ResolvedSource, limit: int | None = None, skipped: list[int] 
 
     n = 0
     for row in rows():
-        if src.where and isinstance(row, dict) and any(str(row.get(k)) != v for k, v in src.where):
+        if src.where and isinstance(row, dict) and any(str(row.get(k)) not in v.split("|") for k, v in src.where):
             if skipped is not None:
                 skipped[0] += 1
             continue

@@ -62,8 +62,20 @@ def _verify_code(responses: list[str], references: list[str], cfg: VerifyConfig,
     return verdicts  # type: ignore[return-value]
 
 
+def _verify_science(responses: list[str], references: list[str], cfg: VerifyConfig,
+                    workers: int | None) -> list[Verdict]:
+    import json
+
+    from verifiers.science import verify_many
+
+    refs = [json.loads(r) for r in references]
+    return verify_many([(resp, ref["answer"], ref.get("choices")) for resp, ref in zip(responses, refs, strict=True)],
+                       workers=workers, timeout_s=cfg.timeout_s)
+
+
 # Domain -> batch verifier. Later domains add theirs.
-DOMAIN_VERIFIERS: dict[str, Callable[..., list[Verdict]]] = {"math": _verify_math, "code": _verify_code}
+DOMAIN_VERIFIERS: dict[str, Callable[..., list[Verdict]]] = {"math": _verify_math, "code": _verify_code,
+                                                             "science": _verify_science}
 # Verdict reasons that mean the infrastructure failed: never kept, whatever keep_unverified says.
 INFRASTRUCTURE_FAILURES = {"SE", "verifier_error"}
 

@@ -88,6 +88,11 @@ def _option_text(text: str, choices: list[str]) -> str | None:
     return None
 
 
+def is_free_form(gold: str) -> bool:
+    """A gold written as prose (an explanation), not a value: more than six words and no boxed value."""
+    return len(gold.split()) > 6 and "\\boxed" not in gold
+
+
 def _gold_letter(gold, choices: list[str] | None) -> str | None:
     if isinstance(gold, bool):
         return None
@@ -109,6 +114,8 @@ def verify(response: str, gold, *, choices: list[str] | None = None, timeout_s: 
             gold = str(gold)
         if not isinstance(gold, str) or not gold.strip():
             return Verdict(None, "unparseable_gold", f"gold={gold!r}"[:100])
+        if is_free_form(gold):
+            return Verdict(None, "free_form_gold", "the gold is prose; no verifier can decide it")
         return verify_math(response, gold, timeout_s=timeout_s)
     if not isinstance(response, str):
         return Verdict(False, "no_answer", "response is not text", time.perf_counter() - t0)
@@ -124,3 +131,23 @@ def verify(response: str, gold, *, choices: list[str] | None = None, timeout_s: 
         return Verdict(False, "ambiguous_answer", f"names {', '.join(letters)} ({how})", seconds)
     ok = letters[0] == letter
     return Verdict(ok, "correct" if ok else "wrong_answer", f"answer={letters[0]} via={how}", seconds)
+
+
+def verify_many(items, *, workers: int | None = None, timeout_s: float = 5.0) -> list[Verdict]:
+    """``(response, gold, choices)`` triples; letter golds are checked here, the rest in one
+    batch through ``verifiers.math.verify_many`` (hard deadline, worker pool)."""
+    from verifiers.math import verify_many as verify_math_many
+
+    items = list(items)
+    out: list[Verdict | None] = [None] * len(items)
+    math_idx, math_pairs = [], []
+    for i, (response, gold, choices) in enumerate(items):
+        if (_gold_letter(gold, choices) is not None or not isinstance(gold, (str, int, float))
+                or isinstance(gold, bool) or (isinstance(gold, str) and is_free_form(gold))):
+            out[i] = verify(response, gold, choices=choices)
+        else:
+            math_idx.append(i)
+            math_pairs.append((response, str(gold)))
+    for i, verdict in zip(math_idx, verify_math_many(math_pairs, workers=workers, timeout_s=timeout_s), strict=True):
+        out[i] = verdict
+    return out  # type: ignore[return-value]
