@@ -201,6 +201,14 @@ def run_curation(cfg: CurateConfig, *, restart: bool = False, console: Console |
     out_dir = out_dir_of(cfg)
     work = WorkDir(work_dir_of(out_dir))
     lengths = LengthCounter(cfg.filters.tokenizer)  # a bad tokenizer is a config error: report it first
+    if cfg.domain == "code" and cfg.verify.sandbox:
+        from verifiers.code import isolation
+
+        info = isolation()
+        if not info["unprivileged_uid"]:
+            raise ConfigError([f"verify.sandbox: the code sandbox cannot start on this machine "
+                               f"({info.get('error') or 'bubblewrap (bwrap) is not installed'}); install bubblewrap "
+                               "(apt-get install bubblewrap) or run without --sandbox"])
     fingerprint = {"work_format": WORK_FORMAT, "recipe": cfg.fingerprint_dict(),
                    "source": dataclasses.asdict(src)}
     if not work.ensure(fingerprint, restart=restart):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,13 @@ def write_jsonl(path: Path, rows: list) -> Path:
             fh.write(row if isinstance(row, str) else json.dumps(row))
             fh.write("\n")
     return path
+
+
+@lru_cache(maxsize=1)
+def sandbox_unavailable() -> str | None:
+    """Why code-sandbox tests must skip here, or None when bubblewrap can sandbox."""
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed"
+    from verifiers.code import isolation
+
+    return None if isolation()["unprivileged_uid"] else "bubblewrap cannot create an unprivileged sandbox here"

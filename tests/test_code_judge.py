@@ -2,14 +2,13 @@
 
 import gzip
 import json
-import shutil
 
 import pytest
 
-from tests.conftest import read_jsonl
+from tests.conftest import read_jsonl, sandbox_unavailable
 from verifiers.code import extract_code, extract_code_block, judge, judge_many
 
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+needs_bwrap = pytest.mark.skipif(sandbox_unavailable() is not None, reason=str(sandbox_unavailable()))
 
 
 def test_extract_code_takes_the_last_block_of_the_final_part():

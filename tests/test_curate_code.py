@@ -1,15 +1,15 @@
 """`curate code [--sandbox]` end to end on the embedded demo set and on OpenThoughts-shaped rows."""
 
 import json
-import shutil
 
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from curation.cli import main
+from tests.conftest import sandbox_unavailable
 
-needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+needs_bwrap = pytest.mark.skipif(sandbox_unavailable() is not None, reason=str(sandbox_unavailable()))
 
 
 def _run(tmp_path, *args):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import sandbox_unavailable
 from verifiers.code.sandbox import UID_BASE, UID_BLOCK, UID_BLOCKS, uid_block_in_use
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed"),
+    pytest.mark.skipif(sandbox_unavailable() is not None, reason=str(sandbox_unavailable())),
     pytest.mark.timeout(180),
 ]
 SANDBOX_UIDS = range(UID_BASE, UID_BASE + UID_BLOCK * UID_BLOCKS)
