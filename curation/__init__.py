@@ -1,7 +1,7 @@
 """Curation: problems -> teacher samples -> verified, deduplicated SFT shards with a card.
 
 Public surface: the config (``CurateConfig``, ``build_config``, ``load_recipe``), the record
-contracts (``Problem``, ``Sample``), the run (``run_curation``), the stage helpers, and
+contracts (``Problem``, ``SAMPLE_SCHEMA``), the run (``run_curation``), the stage helpers, and
 ``find_near_duplicates`` / ``find_contaminated`` for use without the CLI.
 """
 
@@ -10,12 +10,13 @@ from curation.decontaminate import find_contaminated
 from curation.exact_dedup import exact_duplicates
 from curation.minhash import find_near_duplicates
 from curation.pipeline import run_curation
-from curation.records import Problem, Sample, exact_dedup_key, problem_id
+from curation.records import Problem, exact_dedup_key, problem_id
 from curation.sources import PRESETS
 from curation.stages import Funnel, StageResult, split_by_reason
+from curation.teachers import SAMPLE_SCHEMA
 
 __all__ = [
     "ConfigError", "CurateConfig", "build_config", "load_recipe", "recipe_path", "run_curation", "Problem",
-    "Sample", "problem_id", "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult",
+    "SAMPLE_SCHEMA", "problem_id", "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult",
     "split_by_reason", "find_near_duplicates", "find_contaminated",
 ]

@@ -13,7 +13,16 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from curation.config import ConfigError, CurateConfig, _leaf_type, build_config, iter_fields, load_recipe, recipe_path
+from curation.config import (
+    ConfigError,
+    CurateConfig,
+    _leaf_type,
+    build_config,
+    iter_fields,
+    load_recipe,
+    recipe_path,
+    with_demo,
+)
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
@@ -119,12 +128,7 @@ def _domain_command(domain: str) -> click.Command:
             # --source replaces the recipe's source, including a preset's path and field mapping.
             data["source"]["preset"] = None
         if not (recipe or "source.path" in overrides or "source.preset" in overrides):
-            overrides["source.path"] = "demo"
-            data.setdefault("source", {})["preset"] = None
-            # The recipe's benchmarks are Hub datasets; the offline demo checks its own small one.
-            data.setdefault("decontaminate", {})["benchmarks"] = {"demo_benchmark": "demo"}
-            if domain == "code":  # the demo's slow samples should not take the recipe's 10 s each
-                data.setdefault("verify", {})["code_wall_s"] = 1.0
+            data = with_demo(data)
             if not quiet:
                 console.print(f"[dim]no --source/--preset/--recipe: curating the embedded {domain} demo set, "
                               f"decontaminated against the embedded demo benchmark (the recipe's own source and "

@@ -211,6 +211,10 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
     cfg = CurateConfig()
     section_names = {f.name for f in dataclasses.fields(CurateConfig)}
     for key, value in recipe.items():
+        if key == "demo":  # applied by ``with_demo`` when a command runs the embedded demo set
+            if not isinstance(value, dict):
+                problems.append(f"{origin}: section 'demo' must be a mapping of sections")
+            continue
         if key not in section_names:
             problems.append(f"{origin}: unknown section '{key}'")
             continue
@@ -318,6 +322,15 @@ def load_recipe(path: str | Path) -> dict:
         where = f" (line {mark.line + 1})" if mark else ""
         raise ConfigError([f"recipe: {path} is not valid YAML{where}"]) from None
     return data or {}
+
+
+def with_demo(recipe: dict) -> dict:
+    """The recipe with its ``demo`` section applied: each key of it replaces the recipe's key of
+    the same section (so the demo's benchmark list replaces the recipe's, not adds to it)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in recipe.items() if k != "demo"}
+    for section, values in (recipe.get("demo") or {}).items():
+        out.setdefault(section, {}).update(values)
+    return out
 
 
 RECIPES_DIR = Path(__file__).parent / "recipes"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.minhash import band_keys, lsh_params, signatures
+from curation.minhash import band_keys, band_view, lsh_params, signatures
 from curation.text_normalize import shingle_hashes, token_hash_array, words
 
 FUZZY_SHINGLE = 1  # word sets: rewording keeps many words but few word pairs or triples
@@ -53,8 +53,8 @@ class BenchmarkIndex:
             self.sigs = signatures(texts, num_perm=num_perm, shingle=FUZZY_SHINGLE)
             self.bands, self.rows = lsh_params(fuzzy_threshold, num_perm)
             self.tables: list[dict[bytes, list[int]]] = [{} for _ in range(self.bands)]
-            for i, keys in enumerate(band_keys(self.sigs, self.bands, self.rows)):
-                for table, key in zip(self.tables, keys, strict=True):
+            for i, doc in enumerate(band_view(self.sigs, self.bands, self.rows)):
+                for table, key in zip(self.tables, band_keys(doc), strict=True):
                     table.setdefault(key, []).append(i)
 
     def match(self, text: str) -> tuple[tuple[str, int], str] | None:
@@ -81,8 +81,8 @@ class BenchmarkIndex:
 
     def fuzzy_match(self, sigs: np.ndarray) -> list[tuple[tuple[str, int], float] | None]:
         out: list[tuple[tuple[str, int], float] | None] = []
-        for sig, keys in zip(sigs, band_keys(sigs, self.bands, self.rows), strict=True):
-            cands = {i for table, key in zip(self.tables, keys, strict=True) for i in table.get(key, ())}
+        for sig, doc in zip(sigs, band_view(sigs, self.bands, self.rows), strict=True):
+            cands = {i for table, key in zip(self.tables, band_keys(doc), strict=True) for i in table.get(key, ())}
             best = None
             for i in sorted(cands):
                 jaccard = float(np.mean(self.sigs[i] == sig))
@@ -92,32 +92,35 @@ class BenchmarkIndex:
         return out
 
 
+def _matches(index: BenchmarkIndex, problems: list[str], references: list[str] | None
+             ) -> list[tuple[tuple[str, int], str] | None]:
+    """Per problem, ``((benchmark, item), how)`` for the item it overlaps, or None."""
+    out: list[tuple[tuple[str, int], str] | None] = []
+    for i, problem in enumerate(problems):
+        hit = index.match(problem)
+        reference = references[i] if references else None
+        if hit is None and reference and len(words(reference)) >= index.n:
+            hit = index.match(reference)
+            hit = (hit[0], f"reference, {hit[1]}") if hit else None
+        elif hit is not None:
+            hit = (hit[0], f"problem, {hit[1]}")
+        out.append(hit)
+    if index.fuzzy_threshold is not None:
+        sigs = signatures(problems, num_perm=index.num_perm, shingle=FUZZY_SHINGLE)
+        for i, z in enumerate(index.fuzzy_match(sigs)):
+            if out[i] is None and z is not None:
+                out[i] = (z[0], f"problem, fuzzy jaccard~{z[1]:.2f}")
+    return out
+
+
 def find_contaminated(texts: list[str], benchmarks: dict[str, list[str]], *, n: int = 8,
                       min_overlap: float = 0.5, fuzzy_threshold: float | None = None
                       ) -> list[tuple[str, int] | None]:
     """For each text, the ``(benchmark name, item index)`` it overlaps, or None."""
     index = BenchmarkIndex(benchmarks, n=n, min_overlap=min_overlap, fuzzy_threshold=fuzzy_threshold)
-    found = [index.match(t) for t in texts]
-    if fuzzy_threshold is not None:
-        fuzzy = index.fuzzy_match(signatures(texts, num_perm=index.num_perm, shingle=FUZZY_SHINGLE))
-        found = [f if f is not None else ((z[0], "fuzzy") if z else None) for f, z in zip(found, fuzzy, strict=True)]
-    return [f[0] if f else None for f in found]
+    return [m[0] if m else None for m in _matches(index, texts, None)]
 
 
-def contamination(problems: list[str], references: list[str], index: BenchmarkIndex,
-                  fuzzy: bool) -> list[str | None]:
-    """Per problem, a detail naming the benchmark item it overlaps, or None."""
-    out: list[str | None] = []
-    for problem, reference in zip(problems, references, strict=True):
-        hit = index.match(problem)
-        what = "problem"
-        if hit is None and reference and len(words(reference)) >= index.n:
-            hit, what = index.match(reference), "reference"
-        out.append(f"{hit[0][0]}#{hit[0][1]} ({what}, {hit[1]})" if hit else None)
-    if fuzzy:
-        sigs = signatures(problems, num_perm=index.num_perm, shingle=FUZZY_SHINGLE)
-        for i, z in enumerate(index.fuzzy_match(sigs)):
-            if out[i] is None and z is not None:
-                (name, j), jaccard = z
-                out[i] = f"{name}#{j} (problem, fuzzy jaccard~{jaccard:.2f})"
-    return out
+def contamination(problems: list[str], references: list[str], index: BenchmarkIndex) -> list[str | None]:
+    """Per problem, a detail naming the benchmark item it overlaps (``name#item (how)``), or None."""
+    return [f"{m[0][0]}#{m[0][1]} ({m[1]})" if m else None for m in _matches(index, problems, references)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import polars as pl
-
 from curation.records import exact_dedup_key
 
 
@@ -25,8 +23,3 @@ def exact_duplicates(problem_ids: list[str], texts: list[str], row_indices: list
             if idx != keep_idx:
                 dropped[idx] = keep_pid
     return dropped
-
-
-def exact_dedup_stage(problems: pl.DataFrame) -> dict[int, str]:
-    return exact_duplicates(problems["problem_id"].to_list(), problems["problem"].to_list(),
-                            problems["row_index"].to_list())

@@ -19,7 +19,7 @@ from collections import Counter
 
 import polars as pl
 
-from curation.config import FilterConfig
+from curation.config import ConfigError, FilterConfig
 from curation.stages import StageResult, split_by_reason
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -61,15 +61,11 @@ class LengthCounter:
             try:
                 from transformers import AutoTokenizer
             except ImportError:
-                from curation.config import ConfigError
-
                 raise ConfigError(["filters.tokenizer: needs transformers: pip install 'branch-merge[tokenize]'"]
                                   ) from None
             try:
                 self._tok = AutoTokenizer.from_pretrained(tokenizer)
             except Exception as exc:
-                from curation.config import ConfigError
-
                 raise ConfigError([f"filters.tokenizer: cannot load {tokenizer!r}: {str(exc).splitlines()[0][:160]}"]
                                   ) from None
 

@@ -98,10 +98,14 @@ def signatures(texts: list[str], *, num_perm: int = 128, shingle: int = 3, batch
     return out
 
 
-def band_keys(sigs: np.ndarray, bands: int, rows: int) -> list[list[bytes]]:
-    """Per document, the bytes key of each band (datasketch keys its hash tables the same way)."""
-    view = np.ascontiguousarray(sigs[:, : bands * rows]).reshape(len(sigs), bands, rows)
-    return [[view[i, j].tobytes() for j in range(bands)] for i in range(len(sigs))]
+def band_view(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """``(docs, bands, rows)`` view of the signatures, one LSH band per middle index."""
+    return np.ascontiguousarray(sigs[:, : bands * rows]).reshape(len(sigs), bands, rows)
+
+
+def band_keys(doc_bands: np.ndarray) -> list[bytes]:
+    """One document's band keys: the bytes of each band (datasketch keys its tables the same way)."""
+    return [band.tobytes() for band in doc_bands]
 
 
 @dataclass
@@ -137,15 +141,13 @@ def cluster(sigs: np.ndarray, keys: list, threshold: float, *, prior: NearDupInd
     bands, rows = lsh_params(threshold, sigs.shape[1])
     tables: list[dict[bytes, int | str]] = [{} for _ in range(bands)]
     if prior is not None and len(prior.ids):
-        for pid, doc_keys in zip(prior.ids, band_keys(prior.sigs, bands, rows), strict=True):
-            for table, key in zip(tables, doc_keys, strict=True):
+        for pid, doc in zip(prior.ids, band_view(prior.sigs, bands, rows), strict=True):
+            for table, key in zip(tables, band_keys(doc), strict=True):
                 table.setdefault(key, pid)
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    view = np.ascontiguousarray(sigs[:, : bands * rows]).reshape(len(sigs), bands, rows)
+    view = band_view(sigs, bands, rows)
     result: list[int | str] = list(range(len(keys)))
-    for i in order:
-        doc = view[i]
-        doc_keys = [doc[j].tobytes() for j in range(bands)]
+    for i in sorted(range(len(keys)), key=lambda i: keys[i]):
+        doc_keys = band_keys(view[i])
         hits = [table[k] for table, k in zip(tables, doc_keys, strict=True) if k in table]
         if hits:
             prior_hits = [h for h in hits if isinstance(h, str)]

@@ -107,17 +107,15 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
             progress.update(task, status=stage)
             t0 = time.perf_counter()
             drops, info = fn(remaining, cfg)
-            rejected = []
-            for k in range(n_parts):
-                part = work.read(f"load/part-{k:05d}")
-                hit = part.filter(pl.col("row_index").is_in(list(drops)))
-                if hit.height:
-                    rejected.append(hit.with_columns(
-                        pl.lit(stage).alias("stage"),
-                        pl.Series("reason", [drops[i][0] for i in hit["row_index"]], dtype=pl.String),
-                        pl.Series("detail", [drops[i][1] for i in hit["row_index"]], dtype=pl.String)))
-            work.write(f"{stage}.rejected", to_rejected(pl.concat(rejected)) if rejected
-                       else pl.DataFrame(schema=REJECTED_SCHEMA))
+            rejected = pl.DataFrame(schema=REJECTED_SCHEMA)
+            if drops:  # the full rows (with their responses) of the dropped problems, in one filtered scan
+                parts = [work.root / f"load/part-{k:05d}.parquet" for k in range(n_parts)]
+                hit = pl.scan_parquet(parts).filter(pl.col("row_index").is_in(list(drops))).collect()
+                rejected = to_rejected(hit.with_columns(
+                    pl.lit(stage).alias("stage"),
+                    pl.Series("reason", [drops[i][0] for i in hit["row_index"]], dtype=pl.String),
+                    pl.Series("detail", [drops[i][1] for i in hit["row_index"]], dtype=pl.String)))
+            work.write(f"{stage}.rejected", rejected)
             work.write(stage, pl.DataFrame({"row_index": list(drops)}, schema={"row_index": pl.Int64}))
             count = StageCount(stage)
             count.add(remaining.height, remaining.height - len(drops), Counter(r for r, _ in drops.values()),
@@ -236,11 +234,14 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     train_lengths: list[int] = []
     per_source: Counter = Counter()
     verdict_paths: Counter = Counter()
+    published: dict[str, str] = {}  # problem_id -> problem, for the near-dup index
 
     def train_frames():
         for k in range(n_parts):
             part = work.read(f"samples/part-{k:05d}")
             if part.height:
+                for pid, text in zip(part["problem_id"], part["problem"], strict=True):
+                    published.setdefault(pid, text)
                 train_lengths.extend(part["length"].to_list())
                 per_source.update(part["source"].to_list())
                 verdict_paths.update(d.rsplit("via=", 1)[-1] if "via=" in d else "other"
@@ -286,22 +287,18 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     }
     recipe = cfg.to_dict()
     recipe["output"].pop("out_dir", None)
-    _write_index(cfg, work, n_parts, out_dir)
+    _write_index(cfg, published, out_dir)
     write_recipe(out_dir, recipe)
     write_report(out_dir, report)
     render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
     return report
 
 
-def _write_index(cfg: CurateConfig, work: WorkDir, n_parts: int, out_dir: Path) -> None:
+def _write_index(cfg: CurateConfig, published: dict[str, str], out_dir: Path) -> None:
     """Save the near-dup index of the published problems (for a later ``--dedup-against``)."""
-    frames = [work.read(f"samples/part-{k:05d}").select("problem_id", "problem") for k in range(n_parts)]
-    published = pl.concat(frames).unique("problem_id", keep="first", maintain_order=True) if frames else None
-    ids = published["problem_id"].to_list() if published is not None else []
-    texts = published["problem"].to_list() if published is not None else []
     d = cfg.dedup
-    NearDupIndex(ids, signatures(texts, num_perm=d.num_perm, shingle=d.shingle), d.threshold, d.num_perm,
-                 d.shingle).save(out_dir / "index")
+    sigs = signatures(list(published.values()), num_perm=d.num_perm, shingle=d.shingle)
+    NearDupIndex(list(published), sigs, d.threshold, d.num_perm, d.shingle).save(out_dir / "index")
 
 
 def _isolation(cfg: CurateConfig) -> dict | None:

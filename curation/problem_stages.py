@@ -53,7 +53,7 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dic
         return {}, info
     index = BenchmarkIndex(loaded, n=dc.ngram, min_overlap=dc.min_overlap,
                            fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
-    details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index, dc.fuzzy)
+    details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index)
     drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
     pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))
     info["matches"] = [{"problem_id": pids[i], "match": d} for i, (_, d) in list(drops.items())[:_REPORT_CAP]]

@@ -1,4 +1,5 @@
-"""Record contracts: Problem and Sample, their ids and the text normalisations behind them."""
+"""Record contracts: Problem (a sample is a row of ``curation.teachers.SAMPLE_SCHEMA``), their
+ids and the text normalisations behind them."""
 
 from __future__ import annotations
 
@@ -49,23 +50,3 @@ class Problem:
         row = asdict(self)
         row["metadata"] = json.dumps(self.metadata, sort_keys=True, default=str)
         return row
-
-
-@dataclass
-class TeacherInfo:
-    model: str
-    temperature: float | None
-    top_p: float | None
-    max_tokens: int | None
-    seed: int | None
-    backend: str = "replay"
-
-
-@dataclass
-class Sample:
-    sample_id: str
-    problem_id: str
-    sample_index: int
-    response: str
-    finish_reason: str | None
-    teacher: TeacherInfo

@@ -21,6 +21,11 @@ DEMO_DIR = Path(__file__).parent / "demo"
 CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices",
                     "reasoning", "final")
 
+# OpenThoughts-114k's metadata subset stores R1's reasoning and solution in two fields.
+_OPENTHOUGHTS = {"path": "open-thoughts/OpenThoughts-114k", "subset": "metadata", "split": "train"}
+_OPENTHOUGHTS_FIELDS = {"problem": "problem", "reasoning": "deepseek_reasoning", "final": "deepseek_solution",
+                        "source": "source"}
+
 # Named sources with their field mapping. Keys are the `--preset` choices.
 PRESETS: dict[str, dict] = {
     "openr1-math": {
@@ -33,12 +38,9 @@ PRESETS: dict[str, dict] = {
                  "the TinyR1 paper's math source.",
     },
     "openthoughts-science": {
-        "path": "open-thoughts/OpenThoughts-114k",
-        "subset": "metadata",
-        "split": "train",
+        **_OPENTHOUGHTS,
         "where": {"domain": "biology|chemistry|physics"},
-        "fields": {"problem": "problem", "reasoning": "deepseek_reasoning", "final": "deepseek_solution",
-                   "answer": "ground_truth_solution", "source": "source"},
+        "fields": {**_OPENTHOUGHTS_FIELDS, "answer": "ground_truth_solution"},
         "about": "OpenThoughts-114k, metadata subset, science rows (biology, chemistry, physics); part of the "
                  "TinyR1 paper's science mix.",
     },
@@ -50,12 +52,9 @@ PRESETS: dict[str, dict] = {
         "about": "s1K-1.1 (1k hard problems with R1 traces); part of the TinyR1 paper's science mix.",
     },
     "openthoughts-code": {
-        "path": "open-thoughts/OpenThoughts-114k",
-        "subset": "metadata",
-        "split": "train",
+        **_OPENTHOUGHTS,
         "where": {"domain": "code"},
-        "fields": {"problem": "problem", "reasoning": "deepseek_reasoning", "final": "deepseek_solution",
-                   "tests": "test_cases", "source": "source"},
+        "fields": {**_OPENTHOUGHTS_FIELDS, "tests": "test_cases"},
         "about": "OpenThoughts-114k, metadata subset, code rows (R1 reasoning + solution, with test cases); "
                  "the TinyR1 paper's code source.",
     },

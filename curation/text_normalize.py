@@ -30,10 +30,6 @@ def words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFKC", text).lower())
 
 
-def normalized_text(text: str) -> str:
-    return " ".join(tokens(text))
-
-
 class _TokenHashes(dict):
     """token -> stable 64-bit hash (the same in every process and run), filled on first use."""
 

@@ -3,13 +3,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation.config import RECIPES_DIR, ConfigError, build_config, load_recipe
+from curation.config import RECIPES_DIR, ConfigError, build_config, load_recipe, with_demo
 
 
 @pytest.mark.parametrize("path", sorted(RECIPES_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_recipe_loads_and_validates(path):
     cfg = build_config(load_recipe(path), check_source=False)
     assert cfg.domain == path.stem
+    demo = build_config(with_demo(load_recipe(path)))  # the demo it declares exists and validates
+    assert demo.source.path == "demo"
 
 
 def test_math_recipe_is_the_reference():

@@ -17,8 +17,8 @@ import re
 import time
 import unicodedata
 
+from verifiers.math import boxed_answers, split_final
 from verifiers.math import verify as verify_math
-from verifiers.math.extract import boxed_answers, split_final
 from verifiers.verdict import Verdict
 
 LETTERS = "ABCDEFGHIJKLMNOP"
@@ -73,18 +73,18 @@ _MIN_OPTION_CHARS = 6  # shorter options ("2", "True", "B") are not recognisable
 
 
 def _option_text(text: str, choices: list[str]) -> str | None:
+    """The letter of the one option whose text appears in ``text``; when several do (one option
+    may contain another), the unique longest of them; else None."""
     norm = f" {_norm(text)} "
-    found = [LETTERS[i] for i, c in enumerate(choices)
-             if len(_norm(str(c))) >= _MIN_OPTION_CHARS and re.search(
-                 r"(?<![a-z0-9])" + re.escape(_norm(str(c))) + r"(?![a-z0-9])", norm)]
-    if len(found) == 1:
-        return found[0]
-    # several options' texts appear (one may contain another): keep the longest if it is unique
-    if found:
-        longest = max(found, key=lambda letter: len(_norm(str(choices[LETTERS.index(letter)]))))
-        lengths = [len(_norm(str(choices[LETTERS.index(x)]))) for x in found]
-        if lengths.count(max(lengths)) == 1:
-            return longest
+    found = []  # (length of the option's text, letter)
+    for letter, option in zip(LETTERS, choices, strict=False):  # at most 16 options (the references check)
+        option = _norm(str(option))
+        if len(option) >= _MIN_OPTION_CHARS and re.search(r"(?<![a-z0-9])" + re.escape(option) + r"(?![a-z0-9])",
+                                                            norm):
+            found.append((len(option), letter))
+    found.sort(reverse=True)
+    if found and (len(found) == 1 or found[0][0] > found[1][0]):
+        return found[0][1]
     return None
 
 

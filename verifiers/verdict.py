@@ -22,11 +22,3 @@ class Verdict:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Verdict:
-        return cls(d["passed"], d["reason"], d.get("detail") or "", float(d.get("seconds") or 0.0))
-
-
-# Arrow/Polars schema of a serialized verdict, shared by every table that stores one.
-VERDICT_FIELDS = {"passed": bool, "reason": str, "detail": str, "seconds": float}

@@ -147,7 +147,7 @@ def main():
     except (SyntaxError, ValueError) as exc:
         send({"ce": f"{type(exc).__name__}: {exc}"[:500]})
         return
-    namespace = {"__name__": "__main__" if "--as-main" in sys.argv else "solution"}
+    namespace = {"__name__": "solution"}
     try:
         exec(code, namespace)
     except BaseException as exc:  # noqa: BLE001 - any failure of the candidate is reported as such

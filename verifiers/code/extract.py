@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from verifiers.math.extract import split_final
+from verifiers.math import split_final
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _LANG = {"python": "python", "py": "python", "python3": "python", "cpp": "cpp", "c++": "cpp", "cc": "cpp"}

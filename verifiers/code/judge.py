@@ -19,17 +19,18 @@ import json
 import math
 import secrets
 import time
+from dataclasses import replace
 from functools import lru_cache
 
 from verifiers.code.outcome import _CE, _classify, _verdict
 from verifiers.code.sandbox import Limits, run
 from verifiers.code.session import (
-    LAUNCHER,
     _CallSession,
     _in_session,
     _NeedsSandboxAsserts,
     _python_argv,
     _SessionError,
+    python_files,
 )
 from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, called_names, parse_tests
 from verifiers.verdict import Verdict
@@ -90,15 +91,14 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
     if language == "cpp":
         compiled = run(["sh", "-c", "g++ -O2 -std=c++17 -o a.out solution.cpp 1>&2 && cat a.out"],
                        files={"solution.cpp": code.encode()},
-                       limits=Limits(**{**limits.__dict__, "wall_s": max(limits.wall_s, 30), "cpu_s": 30,
-                                        "output_bytes": 64 << 20, "processes": 64}))
+                       limits=replace(limits, wall_s=max(limits.wall_s, 30), cpu_s=30, output_bytes=64 << 20))
         if compiled.sandbox_error:
             return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0)
         if compiled.returncode != 0 or not compiled.stdout:
             return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
         files, argv = {"a.out": (compiled.stdout, "0755")}, ["./a.out"]
     else:
-        files, argv = {"solution.py": code.encode(), "launcher.py": LAUNCHER}, _python_argv(limits, "solution.py")
+        files, argv = python_files(code), _python_argv(limits, "solution.py")
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
         result = run(argv, files=files, stdin=stdin.encode(), limits=limits, raw=language == "python")
         failure = _classify(result, limits)
@@ -154,8 +154,8 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
     t0 = time.monotonic()
     nonce = secrets.token_hex(8)
     result = run(_python_argv(limits, "harness.py", nonce),
-                 files={"harness.py": _HARNESS.encode(), "solution.py": code.encode(), "launcher.py": LAUNCHER,
-                        "setup.py": tests.setup.encode(), "asserts.json": json.dumps(tests.asserts).encode()},
+                 files=python_files(code, **{"harness.py": _HARNESS.encode(), "setup.py": tests.setup.encode(),
+                                             "asserts.json": json.dumps(tests.asserts).encode()}),
                  limits=limits, raw=True)
     outcomes = []
     for line in result.stdout.split(b"\n"):

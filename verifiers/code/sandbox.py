@@ -34,7 +34,6 @@ limits are applied only when a delegated cgroup v2 hierarchy is writable; otherw
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -42,7 +41,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 # Each process that runs sandboxes holds one block of 256 host uids (one uid per concurrent
@@ -118,7 +117,6 @@ class ExecResult:
     timed_out: bool = False
     output_exceeded: bool = False
     sandbox_error: str | None = None  # the sandbox itself failed (never the program's fault)
-    extra: dict = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -232,8 +230,7 @@ class Sandbox:
         with os.fdopen(self._status_r, "rb") as fh:
             status = fh.read().decode(errors="replace")
         self._status_r = None
-        self._started = '"child-pid"' in status
-        return self._started
+        return '"child-pid"' in status
 
     def close(self) -> None:
         self.kill()
@@ -326,13 +323,3 @@ def _kill(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def isolation_summary() -> dict:
-    info = dict(isolation())
-    info["limits"] = asdict(Limits())
-    return info
-
-
-def describe(result: ExecResult) -> str:
-    return json.dumps({"rc": result.returncode, "signal": result.signal, "wall_s": round(result.wall_s, 3)})

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import marshal
+import os
 import secrets
 import select
 import time
+from functools import lru_cache
 from pathlib import Path
 
 from verifiers.code.call_driver import decode, encode
@@ -14,8 +16,16 @@ from verifiers.code.outcome import _classify, _verdict
 from verifiers.code.sandbox import ExecResult, Limits, Sandbox
 from verifiers.verdict import Verdict
 
-DRIVER = (Path(__file__).parent / "call_driver.py").read_bytes()
-LAUNCHER = (Path(__file__).parent / "launcher.py").read_bytes()
+
+@lru_cache(maxsize=4)
+def script(name: str) -> bytes:
+    """A file of this package that runs inside the sandbox (read once, on first use)."""
+    return (Path(__file__).parent / name).read_bytes()
+
+
+def python_files(code: str, **extra: bytes) -> dict[str, bytes]:
+    """The candidate and the launcher that runs it (plus ``extra`` files) for a sandboxed Python run."""
+    return {"solution.py": code.encode(), "launcher.py": script("launcher.py"), **extra}
 
 
 def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
@@ -37,12 +47,12 @@ class _SessionError(Exception):
 class _CallSession:
     """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
 
-    def __init__(self, code: str, limits: Limits, as_main: bool = False):
+    def __init__(self, code: str, limits: Limits):
         self.limits = limits
         self.nonce = secrets.token_hex(8)
-        argv = _python_argv(limits, "driver.py", self.nonce, *(["--as-main"] if as_main else []))
-        self.box = Sandbox(argv, files={"driver.py": DRIVER, "solution.py": code.encode(), "launcher.py": LAUNCHER},
-                           limits=limits, raw=True)
+        argv = _python_argv(limits, "driver.py", self.nonce)
+        self.box = Sandbox(argv, files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=limits,
+                           raw=True)
         self.deadline = time.monotonic() + limits.wall_s
         self.buffer = b""
         self.seen = 0
@@ -82,7 +92,7 @@ class _CallSession:
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
-            chunk = __import__("os").read(fd, 65536)
+            chunk = os.read(fd, 65536)
             if not chunk:
                 raise self._fail_reason()
             self.seen += len(chunk)
