@@ -23,6 +23,7 @@ from curation.config import (
     recipe_path,
     with_demo,
 )
+from curation.optional import MissingExtra
 
 _CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
@@ -44,6 +45,7 @@ CHOICES = {"source__preset": _presets, "teacher__backend": _teachers}
 
 
 _FLAGS: dict[str, str] = {}
+_LISTS: set[str] = set()  # repeatable options that collect values (the others collect KEY=VALUE pairs)
 
 
 def config_options(func):
@@ -56,7 +58,10 @@ def config_options(func):
         _FLAGS[dest] = flag.split("/")[0]
         hint, _ = _leaf_type(type(getattr(CurateConfig(), section)), f.name)
         kwargs: dict = {"help": f.metadata.get("help", ""), "default": None}
-        if f.metadata.get("multiple"):
+        if f.metadata.get("multiple") and typing.get_origin(hint) is list:
+            _LISTS.add(dest)
+            kwargs.update(multiple=True, default=(), metavar="URL")
+        elif f.metadata.get("multiple"):
             metavar = {"benchmarks": "NAME=PATH", "where": "FIELD=VALUE"}.get(f.name, "OURS=THEIRS")
             kwargs.update(multiple=True, default=(), metavar=metavar)
         elif hint is bool:
@@ -76,7 +81,9 @@ def overrides_from(kwargs: dict) -> tuple[dict, list[str]]:
         if value is None or value == ():
             continue
         section, _, name = dest.partition("__")
-        if isinstance(value, tuple):  # repeatable KEY=VALUE options
+        if dest in _LISTS:
+            value = list(value)
+        elif isinstance(value, tuple):  # repeatable KEY=VALUE options
             flag = _FLAGS[dest]
             mapping = {}
             for item in value:
@@ -146,6 +153,8 @@ def _domain_command(domain: str) -> click.Command:
             report = run_curation(cfg, restart=restart, console=console, quiet=quiet)
         except ConfigError as exc:
             _fail(exc.problems)
+        except MissingExtra as exc:
+            _fail([str(exc)])
         except KeyboardInterrupt:
             click.echo("curate: interrupted; re-run the same command to resume", err=True)
             sys.exit(130)

@@ -49,12 +49,35 @@ class SourceConfig:
 
 @dataclass
 class TeacherConfig:
-    backend: str = _opt("replay", "--teacher", "Generation backend.")
-    model: str = _opt("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model name, recorded per sample.")
-    temperature: float = _opt(0.6, None)
-    top_p: float = _opt(0.95, None)
-    max_tokens: int = _opt(32768, None)
-    seed: int | None = _opt(None, None)
+    backend: str = _opt("replay", "--teacher", "Generation backend: replay (traces in the source), openai (any "
+                        "OpenAI-compatible server), vllm (local GPUs), hf (transformers generate).")
+    model: str = _opt("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model: the served model name "
+                      "(openai), a local path or Hub id (vllm, hf); recorded per sample.")
+    base_urls: list[str] = _opt([], "--base-url", "OpenAI-compatible endpoint, e.g. http://node1:8000/v1 "
+                                "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False)
+    api_key_env: str = _opt("OPENAI_API_KEY", None, fingerprint=False)
+    endpoint: str = _opt("chat", "--endpoint", "openai: chat (/chat/completions) or completions (/completions).")
+    prompt: str | None = _opt(None, "--prompt", "Prompt template with {problem} (default: the domain's "
+                              "instruction, e.g. math asks for the answer in \\boxed{}).")
+    temperature: float = _opt(0.6, "--temperature", "Sampling temperature.")
+    top_p: float = _opt(0.95, "--top-p", "Nucleus sampling top_p.")
+    max_tokens: int = _opt(32768, "--max-tokens", "Most new tokens per response.")
+    seed: int | None = _opt(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
+                            "sample index, so a re-run asks for the same samples.")
+    samples: int = _opt(1, "--samples", "Live teachers: samples per problem per round.")
+    rounds: int = _opt(1, "--rounds", "Rejection-sampling rounds: each round re-samples only the problems with "
+                       "fewer than --want verified samples.")
+    want: int = _opt(1, "--want", "Verified samples wanted per problem (rounds stop for a problem once reached).")
+    budget: int | None = _opt(None, "--budget", "Most samples requested per problem over all rounds "
+                              "(default samples x rounds).")
+    concurrency: int = _opt(64, "--concurrency", "openai: requests in flight.", fingerprint=False)
+    request_timeout_s: float = _opt(1800.0, "--request-timeout", "openai: seconds per request attempt.",
+                                    fingerprint=False)
+    max_retries: int = _opt(8, "--max-retries", "openai: retries on 429/5xx/connection errors/timeouts "
+                            "(exponential backoff).", fingerprint=False)
+    backoff_s: float = _opt(1.0, None, fingerprint=False)
+    tensor_parallel_size: int = _opt(1, "--tensor-parallel-size", "vllm: GPUs per model replica.",
+                                     fingerprint=False)
 
 
 @dataclass
@@ -173,6 +196,13 @@ def _coerce(value: Any, hint, optional: bool, where: str, problems: list[str]):
             problems.append(f"{where}: must not be empty")
         return None
     origin = typing.get_origin(hint)
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            problems.append(f"{where}: must be a list of texts")
+            return []
+        return list(value)
     if origin is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             problems.append(f"{where}: must be a mapping of names to names")
@@ -305,8 +335,33 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("decontaminate.fuzzy_threshold: must be between 0 and 1")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
-    if not (isinstance(cfg.teacher.temperature, float) and 0 <= cfg.teacher.temperature <= 5):
+    p.extend(_validate_teacher(cfg.teacher))
+    return p
+
+
+def _validate_teacher(t: TeacherConfig) -> list[str]:
+    p = []
+    if not (isinstance(t.temperature, float) and 0 <= t.temperature <= 5):
         p.append("teacher.temperature: must be between 0 and 5")
+    if isinstance(t.top_p, float) and not 0 < t.top_p <= 1:
+        p.append("teacher.top_p: must be in (0, 1]")
+    for name in ("samples", "rounds", "want", "max_tokens", "concurrency", "tensor_parallel_size"):
+        v = getattr(t, name)
+        if isinstance(v, int) and v < 1:
+            p.append(f"teacher.{name}: must be at least 1, got {v}")
+    if isinstance(t.budget, int) and t.budget < 1:
+        p.append("teacher.budget: must be at least 1")
+    if isinstance(t.max_retries, int) and t.max_retries < 0:
+        p.append("teacher.max_retries: must be 0 or more")
+    if t.endpoint not in ("chat", "completions"):
+        p.append(f"teacher.endpoint: must be chat or completions, got {t.endpoint!r}")
+    if isinstance(t.prompt, str) and "{problem}" not in t.prompt:
+        p.append("teacher.prompt: must contain {problem}")
+    if t.backend == "openai" and not t.base_urls:
+        p.append("teacher.base_urls: --teacher openai needs at least one --base-url")
+    if t.backend == "replay" and (t.rounds != 1 or t.samples != 1 or t.budget is not None):
+        p.append("teacher: --samples/--rounds/--budget need a live teacher (openai, vllm, hf); replay uses the "
+                 "responses stored in the source")
     return p
 
 

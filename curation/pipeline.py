@@ -36,10 +36,11 @@ from curation.publish import (
     write_report,
     write_shards,
 )
+from curation.rounds import ResponseLog, sample_in_rounds
 from curation.select import select_stage
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import Funnel, StageCount
-from curation.teachers import TEACHERS
+from curation.teachers import make_teacher, replay_generate
 from curation.verify_stage import verify_stage
 from curation.workdir import WorkDir
 
@@ -128,7 +129,14 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
 
 def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
                   progress: Progress) -> None:
-    generate = TEACHERS[cfg.teacher.backend]
+    live = cfg.teacher.backend != "replay"
+    teacher = []  # built on first use: a resumed run whose answers are all logged loads no model
+
+    def get_teacher():
+        if not teacher:
+            teacher.append(make_teacher(cfg.teacher))
+        return teacher[0]
+
     task = progress.add_task("generate + verify", total=n_parts, status="")
     kept_total = 0
     for k in range(n_parts):
@@ -138,23 +146,30 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
             problems = work.read(f"load/part-{k:05d}")
             if dropped:
                 problems = problems.filter(~pl.col("row_index").is_in(list(dropped)))
-            counts = []
+            if live:
+                log = ResponseLog(work.path(f"responses/part-{k:05d}.jsonl"))
+                try:
+                    verified, rejected, counts, gen_stats = sample_in_rounds(problems, cfg, get_teacher, log, lengths)
+                finally:
+                    log.close()
+            else:
+                counts, gen_stats = [], None
+                t0 = time.perf_counter()
+                samples, gen = replay_generate(problems, cfg.teacher)
+                counts.append(_count("generate", problems.height, gen, t0, rows_out=samples.height))
+                t0 = time.perf_counter()
+                fmt = format_stage(samples, cfg.filters, lengths)
+                counts.append(_count("format", samples.height, fmt, t0))
+                t0 = time.perf_counter()
+                ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
+                counts.append(_count("verify", fmt.kept.height, ver, t0))
+                verified, rejected = ver.kept, [gen.rejected, fmt.rejected, ver.rejected]
             t0 = time.perf_counter()
-            samples, gen = generate(problems, cfg.teacher)
-            counts.append(_count("generate", problems.height, gen, t0, rows_out=samples.height))
-            t0 = time.perf_counter()
-            fmt = format_stage(samples, cfg.filters, lengths)
-            counts.append(_count("format", samples.height, fmt, t0))
-            t0 = time.perf_counter()
-            ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
-            counts.append(_count("verify", fmt.kept.height, ver, t0))
-            t0 = time.perf_counter()
-            sel = select_stage(ver.kept, cfg.select.keep)
-            counts.append(_count("select", ver.kept.height, sel, t0))
+            sel = select_stage(verified, cfg.select.keep)
+            counts.append(_count("select", verified.height, sel, t0))
             work.write(name, sel.kept)
-            rejected = [to_rejected(r.rejected) for r in (gen, fmt, ver, sel)]
-            work.write(name + ".rejected", pl.concat(rejected))
-            info = {"counts": counts, "kept": sel.kept.height}
+            work.write(name + ".rejected", pl.concat([to_rejected(r) for r in (*rejected, sel.rejected)]))
+            info = {"counts": counts, "kept": sel.kept.height, "generation": gen_stats}
             work.mark_done(name, info)
         kept_total += info["kept"]
         progress.update(task, advance=1, status=f"{kept_total} kept")
@@ -275,7 +290,8 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         "per_source": dict(per_source.most_common()),
         "verifier": {"domain": cfg.domain, "timeout_s": cfg.verify.timeout_s,
                      "keep_unverified": cfg.verify.keep_unverified, "decided_by": dict(verdict_paths)},
-        "teacher": dataclasses.asdict(cfg.teacher),
+        "teacher": _teacher_report(cfg),
+        "generation": _generation_report(work, n_parts),
         "decontamination": work.done("decontaminate")["info"],
         "near_dedup": work.done("near_dedup")["info"],
         "isolation": _isolation(cfg),
@@ -292,6 +308,42 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     write_report(out_dir, report)
     render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
     return report
+
+
+def _teacher_report(cfg: CurateConfig) -> dict:
+    t = dataclasses.asdict(cfg.teacher)
+    if cfg.teacher.backend == "replay":  # live-only settings would only confuse a replay card
+        for key in ("base_urls", "api_key_env", "endpoint", "prompt", "samples", "rounds", "want", "budget",
+                    "concurrency", "request_timeout_s", "max_retries", "backoff_s", "tensor_parallel_size"):
+            t.pop(key, None)
+    else:
+        t.pop("api_key_env", None)
+    return t
+
+
+def _generation_report(work: WorkDir, n_parts: int) -> dict | None:
+    """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts."""
+    parts = [(work.done(f"samples/part-{k:05d}") or {}).get("generation") for k in range(n_parts)]
+    parts = [p for p in parts if p]
+    if not parts:
+        return None
+    out = {"requests": 0, "sent": 0, "answered": 0, "prompt_tokens": 0, "completion_tokens": 0,
+           "teacher_seconds": 0.0}
+    failed, retried, rounds = Counter(), Counter(), {}
+    for p in parts:
+        for key in out:
+            out[key] += p[key]
+        failed.update(p["failed"])
+        retried.update(p["retried"])
+        for r in p["rounds"]:
+            acc = rounds.setdefault(r["round"], Counter())
+            acc.update({k: v for k, v in r.items() if k != "round"})
+    secs = out["teacher_seconds"]
+    out.update(teacher_seconds=round(secs, 2), failed=dict(failed), retried=dict(retried),
+               requests_per_s=round(out["sent"] / secs, 2) if secs else None,
+               completion_tokens_per_s=round(out["completion_tokens"] / secs, 1) if secs and out["sent"] else None,
+               rounds=[{"round": r, **dict(c)} for r, c in sorted(rounds.items())])
+    return out
 
 
 def _write_index(cfg: CurateConfig, published: dict[str, str], out_dir: Path) -> None:

@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from curation.teachers.replay import TEACHER_STRUCT
+from curation.teachers.replay import GENERATION_STRUCT, TEACHER_STRUCT
 from curation.workdir import atomic_write_bytes
 
 # Published verdicts leave out the timing, so re-running a recipe gives byte-identical rows (and
@@ -23,8 +23,8 @@ PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detai
 MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 TRAIN_SCHEMA = {
     "messages": MESSAGES, "id": pl.String, "problem_id": pl.String, "domain": pl.String, "source": pl.String,
-    "reference": pl.String, "verdict": PUBLISHED_VERDICT, "teacher": TEACHER_STRUCT, "num_tokens": pl.Int64,
-    "num_chars": pl.Int64,
+    "reference": pl.String, "verdict": PUBLISHED_VERDICT, "teacher": TEACHER_STRUCT, "generation": GENERATION_STRUCT,
+    "finish_reason": pl.String, "num_tokens": pl.Int64, "num_chars": pl.Int64,
 }
 REJECTED_SCHEMA = {
     "stage": pl.String, "reason": pl.String, "detail": pl.String, "row_index": pl.Int64, "problem_id": pl.String,
@@ -62,7 +62,7 @@ def to_train(samples: pl.DataFrame, unit: str) -> pl.DataFrame:
             pl.struct(pl.lit("assistant").alias("role"), pl.col("response").alias("content")),
         ).alias("messages"),
         pl.col("sample_id").alias("id"), "problem_id", "domain", "source", "reference", _published_verdict(),
-        "teacher",
+        "teacher", "generation", "finish_reason",
         (pl.col("length") if unit == "tokens" else pl.lit(None, dtype=pl.Int64)).alias("num_tokens"),
         pl.col("response").str.len_chars().cast(pl.Int64).alias("num_chars"),
     ).cast(TRAIN_SCHEMA)

@@ -103,6 +103,25 @@ def _example(out_dir: Path, report: dict) -> str:
     return json.dumps(row, indent=2, ensure_ascii=False, default=str)
 
 
+def _teacher_text(t: dict) -> str:
+    text = f"`{t['model']}` via `{t['backend']}`"
+    if t["backend"] != "replay":
+        budget = t.get("budget") or t["samples"] * t["rounds"]
+        text += (f"; rejection sampling: {t['samples']} sample(s) per problem per round, up to {t['rounds']} "
+                 f"round(s), until {t['want']} verified (budget {budget} per problem)")
+    return text
+
+
+def _generation_text(g: dict | None) -> str:
+    if not g:
+        return "responses replayed from the source (no generation)"
+    failed = ", ".join(f"{k} {v}" for k, v in sorted(g["failed"].items())) or "none"
+    rate = f"; {g['requests_per_s']} requests/s, {g['completion_tokens_per_s']} completion tokens/s" \
+        if g.get("requests_per_s") else ""
+    return (f"{g['requests']:,} requests ({g['answered']:,} answered; failed after retries: {failed}); "
+            f"{g['prompt_tokens']:,} prompt + {g['completion_tokens']:,} completion tokens{rate}")
+
+
 def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: list[int] | None = None,
                         repo_id: str | None = None) -> Path:
     """Write ``README.md`` and its plots into ``out_dir``; returns the card's path."""
@@ -135,7 +154,8 @@ def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: l
                     "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."),
         "load_path": repo_id or str(out_dir),
         "source": source_text,
-        "teacher": f"`{t['model']}` via `{t['backend']}`",
+        "teacher": _teacher_text(t),
+        "generation": _generation_text(report.get("generation")),
         "sampling": f"temperature {t['temperature']}, top_p {t['top_p']}, max_tokens {t['max_tokens']}, "
                     f"seed {t['seed']}",
         "verifier": (f"{report['domain']} verifier, hard timeout {verdict['timeout_s']} s per sample; "

@@ -16,7 +16,16 @@ SAMPLE_SCHEMA = {
     "sample_id": pl.String, "sample_index": pl.Int64, "response": pl.String, "finish_reason": pl.String,
     "teacher": TEACHER_STRUCT,
 }
+GENERATION_STRUCT = pl.Struct({"round": pl.Int64, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64,
+                               "attempts": pl.Int64})
+SAMPLE_SCHEMA["generation"] = GENERATION_STRUCT
 _PROBLEM_COLS = ("problem_id", "domain", "source", "problem", "reference", "metadata", "row_index")
+
+
+class ReplayTeacher:
+    """Registry entry for ``--teacher replay`` (the default): no generation, see ``replay_generate``."""
+
+    live = False
 
 
 def replay_generate(problems: pl.DataFrame, cfg: TeacherConfig) -> tuple[pl.DataFrame, StageResult]:
@@ -34,7 +43,9 @@ def replay_generate(problems: pl.DataFrame, cfg: TeacherConfig) -> tuple[pl.Data
         base = {k: row[k] for k in _PROBLEM_COLS}
         for i, (text, fin) in enumerate(zip(responses, finish, strict=True)):
             samples.append({**base, "sample_id": sample_id(row["problem_id"], i), "sample_index": i,
-                            "response": text, "finish_reason": fin, "teacher": teacher})
+                            "response": text, "finish_reason": fin, "teacher": teacher,
+                            "generation": {"round": None, "prompt_tokens": None, "completion_tokens": None,
+                                           "attempts": None}})
     result = split_by_reason(problems, "generate", reasons,
                              ["the source row holds no teacher responses" if r else "" for r in reasons])
     frame = pl.DataFrame(samples, schema=SAMPLE_SCHEMA) if samples else pl.DataFrame(schema=SAMPLE_SCHEMA)

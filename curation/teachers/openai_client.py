@@ -1,0 +1,166 @@
+"""The ``openai`` teacher: any OpenAI-compatible endpoint (vLLM, SGLang, hosted APIs).
+
+Async with a fixed number of requests in flight; several base URLs share the load
+round-robin (a retry goes to the next one, so one dead server does not stall the run);
+429, 5xx, dropped connections, timeouts and unreadable bodies are retried with exponential
+backoff and jitter (``Retry-After`` honoured); other 4xx are final. Each result is handed to
+``on_result`` as it arrives, so the caller can append it to disk at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from curation.config import TeacherConfig
+from curation.teachers.requests import Completion, GenRequest
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+MAX_BACKOFF_S = 60.0
+
+
+class _Retry(Exception):
+    def __init__(self, kind: str, detail: str = "", after: float | None = None):
+        super().__init__(detail)
+        self.kind, self.detail, self.after = kind, detail, after
+
+
+class _Final(Exception):
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(detail)
+        self.kind, self.detail = kind, detail
+
+
+def join_reasoning(content: str | None, reasoning: str | None) -> str:
+    """Servers that split R1's reasoning out (``reasoning_content``) get it put back in front."""
+    content = content or ""
+    if reasoning and "</think>" not in content:
+        return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
+    return content
+
+
+def parse_body(body: dict, endpoint: str) -> tuple[str, str | None, int | None, int | None]:
+    """``(text, finish_reason, prompt_tokens, completion_tokens)``; raises ``_Retry`` on a bad body."""
+    try:
+        choice = body["choices"][0]
+        if endpoint == "chat":
+            msg = choice["message"]
+            text = join_reasoning(msg.get("content"), msg.get("reasoning_content") or msg.get("reasoning"))
+        else:
+            text = choice["text"]
+        if not isinstance(text, str):
+            raise TypeError("text is not a string")
+    except (KeyError, IndexError, TypeError) as exc:
+        raise _Retry("bad_response", f"unexpected body: {type(exc).__name__}: {exc}"[:200]) from None
+    usage = body.get("usage") or {}
+    return text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
+
+
+class OpenAITeacher:
+    live = True
+
+    def __init__(self, cfg: TeacherConfig):
+        self.cfg = cfg
+        self.urls = [u.rstrip("/") for u in cfg.base_urls]
+        if not self.urls:
+            raise ValueError("the openai teacher needs at least one base URL")
+        self.api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
+
+    def describe(self) -> dict:
+        return {"backend": "openai", "model": self.cfg.model, "base_urls": self.urls, "endpoint": self.cfg.endpoint}
+
+    def payload(self, req: GenRequest) -> dict:
+        c = self.cfg
+        body = {"model": c.model, "temperature": c.temperature, "top_p": c.top_p, "max_tokens": c.max_tokens,
+                "seed": req.seed, "n": 1}
+        if c.endpoint == "chat":
+            body["messages"] = [{"role": "user", "content": req.prompt}]
+        else:
+            body["prompt"] = req.prompt
+        return body
+
+    def generate(self, requests: Sequence[GenRequest], on_result: Callable[[Completion], None]) -> None:
+        if requests:
+            asyncio.run(self._run(list(requests), on_result))
+
+    async def _run(self, requests: list[GenRequest], on_result: Callable[[Completion], None]) -> None:
+        import aiohttp
+
+        queue: asyncio.Queue = asyncio.Queue()
+        for r in requests:
+            queue.put_nowait(r)
+        urls = itertools.cycle(self.urls)
+        path = "/chat/completions" if self.cfg.endpoint == "chat" else "/completions"
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        connector = aiohttp.TCPConnector(limit=self.cfg.concurrency, limit_per_host=0, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=self.cfg.request_timeout_s)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
+            async def worker() -> None:
+                while not queue.empty():
+                    req = queue.get_nowait()
+                    on_result(await self._one(session, req, urls, path))
+
+            await asyncio.gather(*(worker() for _ in range(min(self.cfg.concurrency, len(requests)))))
+
+    async def _one(self, session, req: GenRequest, urls, path: str) -> Completion:
+        import aiohttp
+
+        t0 = time.perf_counter()
+        retried: Counter = Counter()
+        body = json.dumps(self.payload(req))
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                text, finish, ptok, ctok = await self._attempt(session, next(urls) + path, body)
+                return Completion(req.problem_id, req.sample_index, req.round, req.seed, text, finish, ptok, ctok,
+                                  attempts=attempts, seconds=time.perf_counter() - t0,
+                                  extra={"retried": dict(retried)} if retried else {})
+            except _Final as exc:
+                kind, detail, after = exc.kind, exc.detail, None
+                final = True
+            except _Retry as exc:
+                kind, detail, after, final = exc.kind, exc.detail, exc.after, False
+            except asyncio.TimeoutError:
+                kind, after, final = "timeout", None, False
+                detail = f"no answer within {self.cfg.request_timeout_s:g} s"
+            except aiohttp.ClientError as exc:
+                kind, detail, after, final = "connection_error", f"{type(exc).__name__}: {exc}"[:200], None, False
+            if final or attempts > self.cfg.max_retries:
+                return Completion(req.problem_id, req.sample_index, req.round, req.seed, error=kind, detail=detail,
+                                  attempts=attempts, seconds=time.perf_counter() - t0,
+                                  extra={"retried": dict(retried)} if retried else {})
+            retried[kind] += 1
+            await asyncio.sleep(self._backoff(attempts, after))
+
+    def _backoff(self, attempt: int, after: float | None) -> float:
+        if after is not None:
+            return min(after, MAX_BACKOFF_S)
+        return min(MAX_BACKOFF_S, self.cfg.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+    async def _attempt(self, session, url: str, body: str):
+        async with session.post(url, data=body) as resp:
+            raw = await resp.read()
+            if resp.status == 200:
+                try:
+                    parsed = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    raise _Retry("bad_response", f"body is not JSON: {raw[:100]!r}") from None
+                return parse_body(parsed, self.cfg.endpoint)
+            detail = raw[:200].decode("utf-8", "replace")
+            if resp.status in RETRYABLE_STATUS or resp.status >= 500:
+                after = resp.headers.get("Retry-After")
+                try:
+                    after_s = float(after) if after else None
+                except ValueError:
+                    after_s = None
+                raise _Retry(f"http_{resp.status}", detail, after_s)
+            raise _Final(f"http_{resp.status}", detail)
