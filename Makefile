@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+STAMP_ALL := $(VENV)/.installed-all
 
 .PHONY: demo test install lint bench clean
 
@@ -20,12 +21,18 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# Tests also train and merge tiny models: torch first (the pinned CPU build), then the extras.
+$(STAMP_ALL): $(STAMP)
+	$(PIP) install --quiet -c constraints.txt torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge]"
+	touch $(STAMP_ALL)
+
+install: $(STAMP_ALL)
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/curate math
 
-test: $(STAMP)
+test: $(STAMP_ALL)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 lint: $(STAMP)

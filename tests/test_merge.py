@@ -1,0 +1,149 @@
+"""Merge plans over mergekit with tiny random models: Arcee Fusion semantics, the reference
+chain's order, linear soups, input checks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch", reason="the merge extra (torch) is not installed")
+pytest.importorskip("mergekit", reason="the merge extra (mergekit) is not installed")
+
+from helpers.tiny_models import build_qwen2, build_tokenizer  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+
+from merge import METHODS, PLANS, PlanError, load_plan, parse_plan, run_plan  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def experts(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("experts")
+    tok = build_tokenizer(root / "tok")
+    out = {name: build_qwen2(root / name, seed=i, tokenizer=tok) for i, name in enumerate(["math", "code", "science"])}
+    out["wide"] = build_qwen2(root / "wide", hidden=64, tokenizer=tok)
+    return out
+
+
+def weights(folder: Path) -> dict:
+    return {k: v.float() for k, v in load_file(folder / "model.safetensors").items()}
+
+
+def fusion_mask(base: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """Arcee Fusion's selection, written from its definition: importance = |delta| x KL(softmax rows),
+    selected where importance >= median + 1.5 IQR (nearest-rank quantiles)."""
+    p, q = torch.softmax(other, -1) + 1e-8, torch.softmax(base, -1) + 1e-8
+    importance = (other - base).abs() * (p * (p / q).log()).sum(-1, keepdim=True)
+    flat = importance.reshape(-1).sort().values
+    q1, med, q3 = (flat[int(x * (flat.numel() - 1))] for x in (0.25, 0.5, 0.75))
+    return importance >= med + 1.5 * (q3 - q1)
+
+
+def near(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Equal up to float rounding (mergekit computes base + (other - base) * mask)."""
+    return (a - b).abs() <= 1e-6 * (1 + b.abs())
+
+
+def one_step(method: str, base: str | None, models: list[str], **params):
+    return parse_plan({"name": "t", "dtype": "float32", "steps": [
+        {"name": "only", "method": method, "base": base, "models": models, "parameters": params}]})
+
+
+@pytest.mark.integration
+def test_arcee_fusion_keeps_the_base_except_at_the_selected_entries(experts, tmp_path):
+    run_plan(one_step("arcee_fusion", "${science}", ["${math}"]), experts, tmp_path / "fused", log=lambda m: None)
+    out, base, other = weights(tmp_path / "fused"), weights(experts["science"]), weights(experts["math"])
+    taken = 0
+    for name, t in out.items():
+        mask = fusion_mask(base[name], other[name]) if t.ndim == 2 else torch.zeros_like(t, dtype=torch.bool)
+        if t.ndim == 2:  # matrices: the selected entries come from math, the rest from science
+            assert bool(near(t[mask], other[name][mask]).all()), name
+            assert torch.equal(t[~mask], base[name][~mask]), name
+            taken += int(mask.sum())
+        else:  # vectors (norms) fuse the same way; whatever is not the base comes from the other model
+            assert bool((near(t, base[name]) | near(t, other[name])).all()), name
+    total = sum(t.numel() for t in out.values())
+    assert 0 < taken < 0.5 * total
+
+
+@pytest.mark.integration
+def test_reference_plan_runs_in_the_papers_order(experts, tmp_path):
+    plan = load_plan("tinyr1")
+    dry = run_plan(plan, experts, tmp_path / "merged", dry_run=True, log=lambda m: None)
+    step1, step2 = dry["steps"]
+    assert step1["base_model"] == str(experts["science"]) and [m["model"] for m in step1["models"]] == [
+        str(experts["math"])]
+    assert step2["base_model"] == str(experts["code"])
+    assert step2["models"][0]["model"] == str(tmp_path / "merged.steps" / "math_onto_science")
+    r = subprocess.run([sys.executable, "-m", "merge.cli", "--plan", "tinyr1", "--math", str(experts["math"]),
+                        "--code", str(experts["code"]), "--science", str(experts["science"]),
+                        "--out", str(tmp_path / "merged"), "--dtype", "float32"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = weights(tmp_path / "merged")
+    code, math, science = weights(experts["code"]), weights(experts["math"]), weights(experts["science"])
+    for name, t in out.items():  # every entry is code's, or (via step 1) science's or math's
+        assert bool((near(t, code[name]) | near(t, science[name]) | near(t, math[name])).all()), name
+    assert any(not torch.equal(t, code[n]) for n, t in out.items())
+    card = (tmp_path / "merged/README.md").read_text()
+    assert "arcee_fusion" in card and str(experts["math"]) in card
+    assert yaml.safe_load((tmp_path / "merged/merge_plan.yaml").read_text())["plan"] == "tinyr1"
+    assert (tmp_path / "merged/tokenizer.json").exists() and not (tmp_path / "merged.steps").exists()
+
+
+@pytest.mark.integration
+def test_linear_merge_of_identical_models_returns_the_same_weights(experts, tmp_path):
+    import shutil
+
+    plan = one_step("linear", None, ["${a}", "${b}"], weight=1.0)
+    with pytest.raises(PlanError, match="the same model twice"):
+        run_plan(plan, {"a": experts["math"], "b": experts["math"]}, tmp_path / "soup", log=lambda m: None)
+    twin = shutil.copytree(experts["math"], tmp_path / "twin")
+    run_plan(plan, {"a": experts["math"], "b": twin}, tmp_path / "soup", log=lambda m: None)
+    out, src = weights(tmp_path / "soup"), weights(experts["math"])
+    assert out.keys() == src.keys()
+    for k in src:
+        torch.testing.assert_close(out[k], src[k], rtol=0, atol=1e-6)
+
+
+def test_mismatched_models_are_a_one_line_error(experts, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "merge.cli", "--math", str(experts["wide"]), "--code",
+                        str(experts["code"]), "--science", str(experts["science"]), "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == "merge: error: science and math differ in shape: hidden_size 32 vs 64"
+    other = tmp_path / "llama"
+    other.mkdir()
+    cfg = (experts["code"] / "config.json").read_text().replace("Qwen2ForCausalLM", "LlamaForCausalLM")
+    (other / "config.json").write_text(cfg)
+    (other / "model.safetensors").write_bytes((experts["code"] / "model.safetensors").read_bytes())
+    with pytest.raises(PlanError, match="differ in architecture"):
+        run_plan(load_plan("tinyr1"), {**experts, "code": other}, tmp_path / "y", log=lambda m: None)
+    with pytest.raises(PlanError, match="no config.json"):
+        run_plan(load_plan("tinyr1"), {**experts, "code": tmp_path}, tmp_path / "y", log=lambda m: None)
+    with pytest.raises(PlanError, match="needs --science"):
+        run_plan(load_plan("tinyr1"), {"math": experts["math"], "code": experts["code"]}, tmp_path / "z")
+
+
+def test_shipped_plans_load_and_bad_plans_are_reported():
+    assert set(PLANS) == {"tinyr1", "soup", "ties", "dare_ties"}
+    for name in PLANS:
+        plan = load_plan(name)
+        assert all(s.method in METHODS for s in plan.steps)
+    assert load_plan("tinyr1").inputs() == ["science", "math", "code"]
+    with pytest.raises(PlanError) as err:
+        parse_plan({"steps": [{"method": "arcee_fusion", "models": ["${a}", "${b}"]},
+                              {"method": "slerpish", "models": ["${steps.nope}"]}]})
+    text = str(err.value)
+    assert "arcee_fusion needs a base model" in text and "takes 1 model(s)" in text
+    assert "method must be one of" in text and "not the output of an earlier step" in text
+
+
+def test_cli_choices_match_the_registry():
+    from merge.cli import main
+
+    plan_opt = next(p for p in main.params if p.name == "plan_name")
+    assert all(name in plan_opt.help for name in PLANS)
