@@ -19,6 +19,9 @@ from curation.optional import require
 from merge.checks import check_inputs
 from merge.plan import Plan, PlanError, mergekit_config, resolve
 
+# Output shards are flushed at this size: the writer holds at most one shard in memory.
+SHARD_BYTES = 256 * 1024**2
+
 
 def resolved_steps(plan: Plan, inputs: dict[str, Path], out: Path) -> list[tuple]:
     """``(step, base, models, output, mergekit config)`` for every step, with paths resolved."""
@@ -58,7 +61,8 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
     from mergekit.options import MergeOptions
 
     options = MergeOptions(lazy_unpickle=True, copy_tokenizer=True, random_seed=seed, quiet=True,
-                           write_model_card=False, device=device, safe_serialization=True)
+                           write_model_card=False, device=device, safe_serialization=True,
+                           out_shard_size=SHARD_BYTES)
     timings = []
     for step, _, _, target, cfg in steps:
         t0 = time.perf_counter()
