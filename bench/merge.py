@@ -95,8 +95,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _peak["anon"], 
 
 def run_side(code: str, models: list[Path], out: Path) -> tuple[float, float, float]:
     out.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run([sys.executable, "-c", SAMPLER + code, *map(str, models), str(out)], capture_output=True, text=True,
-                       cwd=ROOT, env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    r = subprocess.run([sys.executable, "-c", SAMPLER + code, *map(str, models), str(out)], capture_output=True,
+                       text=True, cwd=ROOT, env=env)
     if r.returncode:
         raise SystemExit(r.stderr[-2000:])
     rss, anon, secs = map(float, r.stdout.split()[-3:])

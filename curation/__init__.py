@@ -11,12 +11,14 @@ from curation.exact_dedup import exact_duplicates
 from curation.minhash import find_near_duplicates
 from curation.pipeline import run_curation
 from curation.records import Problem, exact_dedup_key, problem_id
+from curation.rounds import ResponseLog
 from curation.sources import PRESETS
 from curation.stages import Funnel, StageResult, split_by_reason
 from curation.teachers import SAMPLE_SCHEMA
+from curation.verify_stage import verify_responses
 
 __all__ = [
     "ConfigError", "CurateConfig", "build_config", "load_recipe", "recipe_path", "run_curation", "Problem",
     "SAMPLE_SCHEMA", "problem_id", "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult",
-    "split_by_reason", "find_near_duplicates", "find_contaminated",
+    "split_by_reason", "find_near_duplicates", "find_contaminated", "verify_responses", "ResponseLog",
 ]

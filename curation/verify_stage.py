@@ -80,6 +80,13 @@ DOMAIN_VERIFIERS: dict[str, Callable[..., list[Verdict]]] = {"math": _verify_mat
 INFRASTRUCTURE_FAILURES = {"SE", "verifier_error"}
 
 
+def verify_responses(domain: str, responses: list[str], references: list[str], cfg: VerifyConfig | None = None,
+                     workers: int | None = None) -> list[Verdict]:
+    """Verdicts for responses against serialized references, with the curation verifiers (code runs
+    in the sandbox unless ``cfg.sandbox`` is False); ``evaluate`` grades with this too."""
+    return DOMAIN_VERIFIERS[domain](responses, references, cfg or VerifyConfig(sandbox=True), workers)
+
+
 def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None) -> StageResult:
     verdicts = DOMAIN_VERIFIERS[domain](samples["response"].to_list(), samples["reference"].to_list(), cfg, workers)
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))

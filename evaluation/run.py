@@ -1,0 +1,123 @@
+"""``evaluate``: generate K samples per benchmark problem with a teacher backend, grade them with
+the curation verifiers, report pass@1 (mean and std over the K runs) in the paper's table shape.
+
+Every generation is appended to ``OUT/<benchmark>/generations.jsonl`` as it arrives (a killed
+run resumes and asks only for the missing samples); the graded samples go to ``graded.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from curation import ResponseLog, verify_responses
+from curation.config import TeacherConfig, VerifyConfig
+from curation.teachers import GenRequest, build_prompt, make_teacher, sample_seed
+from evaluation.benchmarks import BENCHMARKS, Item, load_rows, to_items
+from evaluation.metrics import pass_at_1
+
+ORDER = ["aime24", "aime25", "math500", "gpqa_diamond", "livecodebench"]
+
+
+def prompt_for(domain: str, item: Item, template: str | None) -> str:
+    if template is None and "final answer within" in item.problem:  # the row already carries the instruction
+        template = "{problem}"
+    return build_prompt(domain, item.problem, item.reference, template)
+
+
+def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher: TeacherConfig | None = None,
+             samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
+             limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
+             workers: int | None = None, prompt: str | None = None, log=print) -> dict:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tcfg = teacher or TeacherConfig(backend="hf", model=model)
+    tcfg.model = model
+    holder = []
+
+    def get_teacher():
+        if not holder:
+            holder.append(make_teacher(tcfg))
+        return holder[0]
+
+    results = {}
+    for name in benchmarks:
+        proto = BENCHMARKS[name]
+        items = to_items(proto, load_rows(proto, (files or {}).get(name)), fields, limit)
+        k = samples or proto.samples
+        folder = out / name
+        folder.mkdir(exist_ok=True)
+        gen_log = ResponseLog(folder / "generations.jsonl")
+        plan = [GenRequest(it.id, j, prompt_for(proto.domain, it, prompt), sample_seed(tcfg.seed, f"{name}:{it.id}", j))
+                for it in items for j in range(k)]
+        missing = [q for q in plan if q.key not in gen_log.answered]
+        t0 = time.perf_counter()
+        if missing:
+            log(f"evaluate: {name}: generating {len(missing)} of {len(plan)} samples with {tcfg.backend}")
+            try:
+                get_teacher().generate(missing, gen_log.append)
+            finally:
+                gen_log.close()
+        results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers)
+        results[name]["generation_seconds"] = round(time.perf_counter() - t0, 2)
+        log(f"evaluate: {name}: pass@1 {_pct(results[name])} over {len(items)} problems x {k} samples")
+    report = {"model": model, "backend": tcfg.backend,
+              "protocol": {"temperature": tcfg.temperature, "top_p": tcfg.top_p, "max_tokens": tcfg.max_tokens,
+                           "seed": tcfg.seed},
+              "benchmarks": results}
+    (out / "results.json").write_text(json.dumps(report, indent=1))
+    (out / "results.md").write_text(markdown_table({model: results}))
+    return report
+
+
+def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: Path, sandbox: bool,
+          timeout_s: float, workers: int | None) -> dict:
+    """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated."""
+    keys = [(it.id, j) for it in items for j in range(k)]
+    refs = {it.id: it.reference for it in items}
+    answered = [key for key in keys if key in gen_log.answered]
+    texts = [gen_log.answered[key].text for key in answered]
+    verdicts = verify_responses(domain, texts, [refs[key[0]] for key in answered],
+                                VerifyConfig(sandbox=sandbox, timeout_s=timeout_s), workers) if answered else []
+    by_key = dict(zip(answered, verdicts, strict=True))
+    scores: dict[str, list[float]] = {it.id: [] for it in items}
+    reasons: Counter = Counter()
+    lengths = []
+    with open(folder / "graded.jsonl", "w") as fh:
+        for key in keys:
+            v = by_key.get(key)
+            comp = gen_log.answered.get(key)
+            score = 1.0 if v is not None and v.passed is True else 0.0
+            scores[key[0]].append(score)
+            reasons[v.reason if v is not None else (gen_log.failed[key].error if key in gen_log.failed
+                                                    else "not_generated")] += 1
+            if comp is not None:
+                lengths.append(comp.completion_tokens if comp.completion_tokens is not None else len(comp.text))
+            fh.write(json.dumps({"id": key[0], "sample": key[1], "score": score,
+                                 "reason": v.reason if v else None, "detail": v.detail if v else None,
+                                 "length": lengths[-1] if comp else None}) + "\n")
+    out = pass_at_1(scores, k)
+    out.update(avg_length=round(statistics.fmean(lengths), 1) if lengths else None,
+               length_unit="tokens" if any(c.completion_tokens is not None for c in gen_log.answered.values())
+               else "characters", reasons=dict(reasons), not_generated=len(keys) - len(answered))
+    return out
+
+
+def _pct(r: dict) -> str:
+    if r.get("pass@1") is None:
+        return "-"
+    return f"{100 * r['pass@1']:.1f}" + (f" ± {100 * r['std']:.1f}" if r.get("std") else "")
+
+
+def markdown_table(models: dict[str, dict]) -> str:
+    """The paper's shape: one row per model, one column per benchmark (pass@1 in %)."""
+    names = [n for n in ORDER if any(n in r for r in models.values())]
+    names += sorted({n for r in models.values() for n in r} - set(names))
+    head = "| Model | " + " | ".join(BENCHMARKS[n].title if n in BENCHMARKS else n for n in names) + " |"
+    lines = [head, "|---|" + "---:|" * len(names)]
+    for model, res in models.items():
+        lines.append(f"| {model} | " + " | ".join(_pct(res[n]) if n in res else "-" for n in names) + " |")
+    return "\n".join(lines) + "\n"
