@@ -121,8 +121,10 @@ def _domain_command(domain: str) -> click.Command:
                   help=f"Recipe YAML (default: the shipped {domain} recipe).")
     @click.option("--restart", is_flag=True, help="Discard finished parts in the work folder and start over.")
     @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
+    @click.option("--push-to-hub", "push_to_hub", metavar="ORG/NAME", default=None,
+                  help="After curating, upload the folder to this Hub dataset repo in one commit.")
     @config_options
-    def command(recipe, restart, quiet, **kwargs):
+    def command(recipe, restart, quiet, push_to_hub, **kwargs):
         from curation.pipeline import run_curation
 
         console = Console(stderr=True)
@@ -166,6 +168,8 @@ def _domain_command(domain: str) -> click.Command:
                    f"conservation {'ok' if report['conservation'] else 'VIOLATED'}")
         if not report["conservation"]:
             sys.exit(1)
+        if push_to_hub:
+            _push(cfg.output.out_dir or f"out/{domain}", push_to_hub)
 
     return command
 
@@ -179,6 +183,27 @@ def main() -> None:
 DOMAINS = ("math", "code", "science")
 for _domain in DOMAINS:
     main.add_command(_domain_command(_domain))
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path())
+@click.option("--repo", required=True, metavar="ORG/NAME", help="Hub dataset repo (created when missing).")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--revision", default=None, help="Branch to push to (created when missing; default main).")
+@click.option("--message", default=None, help="Commit message.")
+@click.option("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login).")
+def push(out_dir, repo, private, revision, message, token) -> None:
+    """Upload a curated folder (shards, rejected shards, card, report, recipe, plots) in one commit."""
+    _push(out_dir, repo, private=private, revision=revision, message=message, token=token)
+
+
+def _push(out_dir, repo, **kwargs) -> None:
+    from curation.push import PushError, push_folder
+
+    try:
+        push_folder(out_dir, repo, log=lambda m: click.echo(m, err=True), **kwargs)
+    except PushError as exc:
+        _fail([str(exc)])
 
 
 @main.command()

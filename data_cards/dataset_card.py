@@ -9,6 +9,7 @@ from string import Template
 import pyarrow.parquet as pq
 import yaml
 
+from data_cards.citation import CITATION
 from data_cards.plots import count_bars, length_histogram
 
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
@@ -178,6 +179,7 @@ def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: l
         "source_section": source_section,
         "example": _example(out_dir, report),
         "recipe": yaml.safe_dump(recipe, sort_keys=False).strip(),
+        "citation": CITATION,
         "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
     }
     text = Template(TEMPLATE.read_text()).safe_substitute(values)

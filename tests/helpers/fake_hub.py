@@ -1,0 +1,218 @@
+"""A Hub-compatible endpoint on loopback for push tests (the subset of the API that
+huggingface_hub's create_repo / list_repo_tree / create_commit use, with the LFS basic transfer).
+
+It records every call, stores repos in memory, and can fail chosen requests on purpose:
+``hub.fail(route_substring, times, status)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import threading
+
+TOKEN = "hf_test_token"
+LFS_SUFFIXES = (".parquet", ".png", ".safetensors")
+
+
+def _blob(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+class FakeHub:
+    def __init__(self):
+        self.repos: dict[str, dict] = {}  # "org/name" -> {"branches": {rev: {path: bytes}}, "private": bool}
+        self.lfs: dict[str, bytes] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.commits: list[dict] = []
+        self._faults: list[list] = []
+        self.url = ""
+
+    def fail(self, route: str, times: int = 1, status: int = 500) -> None:
+        self._faults.append([route, times, status])
+
+    # --- serving -------------------------------------------------------------------------------------------
+    def start(self) -> FakeHub:
+        ready = threading.Event()
+
+        def serve():
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self._start(ready))
+            self.loop.run_forever()
+
+        threading.Thread(target=serve, daemon=True).start()
+        ready.wait(10)
+        return self
+
+    async def _start(self, ready):
+        from aiohttp import web
+
+        app = web.Application(client_max_size=1024**3, middlewares=[self._middleware])
+        app.add_routes([
+            web.get("/api/whoami-v2", self.whoami),
+            web.post("/api/repos/create", self.create),
+            web.post("/api/validate-yaml", self.validate_yaml),
+            web.post("/api/datasets/{org}/{name}/preupload/{rev}", self.preupload),
+            web.post("/datasets/{org}/{name}.git/info/lfs/objects/batch", self.lfs_batch),
+            web.put("/lfs-upload/{oid}", self.lfs_put),
+            web.post("/api/datasets/{org}/{name}/commit/{rev}", self.commit),
+            web.get("/api/datasets/{org}/{name}/tree/{rev}", self.tree),
+            web.get("/api/datasets/{org}/{name}/revision/{rev}", self.info),
+            web.post("/api/datasets/{org}/{name}/branch/{branch}", self.branch),
+        ])
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        ready.set()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    @property
+    def _web(self):
+        from aiohttp import web
+
+        return web
+
+    async def _middleware_impl(self, request, handler):
+        self.calls.append((request.method, request.path))
+        for fault in self._faults:
+            if fault[0] in request.path and fault[1] > 0:
+                fault[1] -= 1
+                return self._web.json_response({"error": "injected"}, status=fault[2])
+        if request.path != "/api/whoami-v2" and not request.path.startswith("/lfs-upload") \
+                and request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return self._web.json_response({"error": "Invalid credentials"}, status=401)
+        return await handler(request)
+
+    @property
+    def _middleware(self):
+        from aiohttp import web
+
+        @web.middleware
+        async def mw(request, handler):
+            return await self._middleware_impl(request, handler)
+
+        return mw
+
+    def _repo(self, request):
+        return self.repos.get(f"{request.match_info['org']}/{request.match_info['name']}")
+
+    # --- endpoints -----------------------------------------------------------------------------------------
+    async def whoami(self, request):
+        if request.headers.get("authorization") != f"Bearer {TOKEN}":
+            return self._web.json_response({"error": "Invalid credentials in Authorization header"}, status=401)
+        return self._web.json_response({"type": "user", "name": "tester", "orgs": [],
+                                        "auth": {"accessToken": {"role": "write"}}})
+
+    async def create(self, request):
+        body = await request.json()
+        rid = f"{body.get('organization') or 'tester'}/{body['name']}"
+        if rid in self.repos:
+            return self._web.json_response({"error": "You already created this dataset repo",
+                                            "url": f"{self.url}/datasets/{rid}"}, status=409)
+        self.repos[rid] = {"branches": {"main": {".gitattributes": b"*.parquet filter=lfs\n"}},
+                           "private": body.get("visibility") == "private" or body.get("private", False)}
+        return self._web.json_response({"url": f"{self.url}/datasets/{rid}", "name": rid})
+
+    async def validate_yaml(self, request):
+        return self._web.json_response({"errors": [], "warnings": []})
+
+    async def preupload(self, request):
+        repo = self._repo(request)
+        if repo is None:
+            return self._web.json_response({"error": "Repository not found"}, status=404)
+        files = repo["branches"].get(request.match_info["rev"], {})
+        out = []
+        for f in (await request.json())["files"]:
+            lfs = f["path"].endswith(LFS_SUFFIXES)
+            have = files.get(f["path"])
+            oid = None if have is None else (hashlib.sha256(have).hexdigest() if lfs else _blob(have))
+            out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
+                        "oid": oid})
+        return self._web.json_response({"files": out, "commitOid": "0" * 40})
+
+    async def lfs_batch(self, request):
+        body = await request.json()
+        objects = []
+        for o in body["objects"]:
+            entry = {"oid": o["oid"], "size": o["size"]}
+            if o["oid"] not in self.lfs:
+                entry["actions"] = {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}", "header": {}}}
+            objects.append(entry)
+        return self._web.json_response({"transfer": "basic", "objects": objects})
+
+    async def lfs_put(self, request):
+        data = await request.read()
+        if hashlib.sha256(data).hexdigest() != request.match_info["oid"]:
+            return self._web.json_response({"error": "sha256 mismatch"}, status=400)
+        self.lfs[request.match_info["oid"]] = data
+        return self._web.Response(status=200)
+
+    async def commit(self, request):
+        repo = self._repo(request)
+        rev = request.match_info["rev"]
+        if repo is None:
+            return self._web.json_response({"error": "Repository not found"}, status=404)
+        files = dict(repo["branches"].setdefault(rev, {}))
+        header, changed = {}, []
+        for line in (await request.read()).decode().splitlines():
+            item = json.loads(line)
+            key, value = item["key"], item["value"]
+            if key == "header":
+                header = value
+            elif key == "file":
+                files[value["path"]] = base64.b64decode(value["content"])
+                changed.append(value["path"])
+            elif key == "lfsFile":
+                if value["oid"] not in self.lfs:
+                    return self._web.json_response({"error": f"LFS object {value['oid']} missing"}, status=422)
+                files[value["path"]] = self.lfs[value["oid"]]
+                changed.append(value["path"])
+            elif key in ("deletedFile", "deletedFolder"):
+                files.pop(value["path"], None)
+                changed.append(value["path"])
+        repo["branches"][rev] = files
+        oid = hashlib.sha1(json.dumps(sorted(changed)).encode() + str(len(self.commits)).encode()).hexdigest()
+        rid = f"{request.match_info['org']}/{request.match_info['name']}"
+        self.commits.append({"repo": rid, "revision": rev, "summary": header.get("summary"), "files": changed,
+                             "oid": oid})
+        return self._web.json_response({"commitUrl": f"{self.url}/datasets/{rid}/commit/{oid}", "commitOid": oid,
+                                        "pullRequestUrl": None})
+
+    async def tree(self, request):
+        repo = self._repo(request)
+        if repo is None:
+            return self._web.json_response({"error": "Repository not found"}, status=404)
+        files = repo["branches"].get(request.match_info["rev"])
+        if files is None:
+            return self._web.json_response({"error": "Revision not found"}, status=404)
+        out = []
+        for path, data in sorted(files.items()):
+            entry = {"type": "file", "path": path, "size": len(data), "oid": _blob(data)}
+            if path.endswith(LFS_SUFFIXES):
+                entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+            out.append(entry)
+        return self._web.json_response(out)
+
+    async def info(self, request):
+        repo = self._repo(request)
+        if repo is None:
+            return self._web.json_response({"error": "Repository not found"}, status=404)
+        rid = f"{request.match_info['org']}/{request.match_info['name']}"
+        sha = self.commits[-1]["oid"] if self.commits else "0" * 40
+        return self._web.json_response({"id": rid, "sha": sha, "private": repo["private"],
+                                        "siblings": [{"rfilename": p} for p in repo["branches"]["main"]]})
+
+    async def branch(self, request):
+        repo = self._repo(request)
+        branch = request.match_info["branch"]
+        if branch in repo["branches"]:
+            return self._web.json_response({"error": "Reference already exists"}, status=409)
+        repo["branches"][branch] = dict(repo["branches"]["main"])
+        return self._web.json_response({})
