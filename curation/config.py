@@ -357,6 +357,11 @@ def _validate_teacher(t: TeacherConfig) -> list[str]:
         p.append(f"teacher.endpoint: must be chat or completions, got {t.endpoint!r}")
     if isinstance(t.prompt, str) and "{problem}" not in t.prompt:
         p.append("teacher.prompt: must contain {problem}")
+    if t.backend in ("hf", "vllm") and isinstance(t.model, str):
+        from curation.model_ref import model_ref_problem
+
+        if problem := model_ref_problem(t.model, "teacher.model"):
+            p.append(problem)
     if t.backend == "openai" and not t.base_urls:
         p.append("teacher.base_urls: --teacher openai needs at least one --base-url")
     if t.backend == "replay" and (t.rounds != 1 or t.samples != 1 or t.budget is not None):

@@ -57,6 +57,10 @@ def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, bas
     names = [b.strip() for b in benchmarks.split(",") if b.strip()]
     problems += [f"--benchmarks: unknown {n!r} (known: {', '.join(BENCHMARKS)})" for n in names if n not in BENCHMARKS]
     file_map, field_map = _pairs(files, "--benchmark-file", problems), _pairs(fields, "--field", problems)
+    from curation.model_ref import model_ref_problem
+
+    if backend != "openai" and (problem := model_ref_problem(model, "--model")):
+        problems.append(problem)
     if backend == "openai" and not base_urls:
         problems.append("--backend openai needs --base-url")
     if problems:
@@ -70,6 +74,8 @@ def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, bas
                           limit=limit, sandbox=not no_sandbox, log=lambda m: click.echo(m, err=True))
     except (BenchmarkError, MissingExtra) as exc:
         _fail([str(exc)])
+    except OSError as exc:  # a model folder that is not there or not a model
+        _fail([f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"])
     from evaluation.run import markdown_table
 
     click.echo(markdown_table({model: report["benchmarks"]}))

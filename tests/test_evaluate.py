@@ -23,7 +23,7 @@ def write_generations(folder: Path, answers: dict[tuple[str, int], str]) -> None
 
 
 def run_evaluate(out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "saved-generations", "--backend", "hf",
+    return subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "org/saved-generations", "--backend", "hf",
                            "--out", str(out), *args], capture_output=True, text=True, cwd=ROOT)
 
 

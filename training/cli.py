@@ -65,7 +65,7 @@ def main(branch, config_file, print_config, **overrides):
         summary = train(cfg)
     except MissingExtra as exc:
         _fail([str(exc)])
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # missing model or data, unreadable files: one line
         _fail([str(exc).splitlines()[0] if str(exc) else type(exc).__name__])
     if summary and summary.get("first_loss") is not None:
         click.echo(f"trained {summary['steps']} steps: loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}; "

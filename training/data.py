@@ -97,10 +97,14 @@ def load_rows(path_or_id: str, max_samples: int | None = None):
 
     import datasets
 
-    if Path(path_or_id).exists():
-        ds = datasets.load_dataset(str(path_or_id), split="train")
-    else:
-        ds = datasets.load_dataset(path_or_id, split="train")
+    local = Path(path_or_id)
+    if not local.exists() and (path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") != 1):
+        raise FileNotFoundError(f"data: {path_or_id} is neither a folder nor a Hub dataset id (ORG/NAME)")
+    try:
+        ds = datasets.load_dataset(str(local) if local.exists() else path_or_id, split="train")
+    except Exception as exc:  # offline, missing, private: one line with the cause
+        raise ValueError(f"data: cannot load {path_or_id}: {type(exc).__name__}: {str(exc).splitlines()[0]}") \
+            from None
     if "messages" not in ds.column_names:
         raise ValueError(f"{path_or_id}: no 'messages' column (is it a curated set?)")
     if max_samples:
