@@ -23,8 +23,8 @@ def write_generations(folder: Path, answers: dict[tuple[str, int], str]) -> None
 
 
 def run_evaluate(out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "org/saved-generations", "--backend", "hf",
-                           "--out", str(out), *args], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "org/saved-generations", "--backend",
+                           "hf", "--out", str(out), *args], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_aime24_saved_generations_score_right_answers_and_pass_at_1_averages_samples(shared_data, tmp_path):
@@ -100,3 +100,21 @@ def test_cli_rejects_unknown_benchmarks_in_one_line(tmp_path):
     r = run_evaluate(tmp_path, "--benchmarks", "aime24,mmlu")
     assert r.returncode == 2 and r.stderr.strip() == \
         "evaluate: error: --benchmarks: unknown 'mmlu' (known: aime24, aime25, math500, gpqa_diamond, livecodebench)"
+
+
+def test_a_resumed_evaluation_asks_the_openai_backend_only_for_missing_samples(shared_data, tmp_path):
+    from curation.teachers.scripted_server import ServerProcess
+
+    rows = read_jsonl(shared_data / "math/aime24.jsonl")
+    write_generations(tmp_path / "aime24", {(str(i), 0): rows[i]["answer"] for i in range(10)})
+    log = tmp_path / "server.jsonl"
+    with ServerProcess(log=str(log)) as srv:
+        r = subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "served", "--backend", "openai",
+                            "--base-url", srv.base_url, "--benchmarks", "aime24", "--samples", "1", "--limit", "15",
+                            "--benchmark-file", f"aime24={shared_data / 'math/aime24.jsonl'}", "--field",
+                            "problem=prompt", "--out", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    asked = read_jsonl(log)
+    assert len(asked) == 5 and all(a["prompt"].count("final answer within") == 1 for a in asked)
+    res = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["aime24"]
+    assert res["pass@1"] == pytest.approx(10 / 15)  # the scripted server's answers (\boxed{0}) are wrong
