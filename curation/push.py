@@ -120,6 +120,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
             raise PushError(f"the Hugging Face token was rejected ({_status(exc)}): check HF_TOKEN or log in again") \
                 from None
         raise PushError(f"cannot reach the Hub to check the token: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # no connection, bad endpoint URL
+        raise PushError(f"cannot reach the Hub at {api.endpoint}: {type(exc).__name__}: {exc}"[:300]) from None
     revision = revision or "main"
     files = local_files(folder, repo_id)
     total = sum(len(c) if isinstance(c, bytes) else c.stat().st_size for c in files.values())
