@@ -117,3 +117,20 @@ def test_card_header_validates_and_funnel_numbers_equal_the_report(curated):
     for plot in (curated / "plots").glob("*.png"):
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 1000
     assert "@misc{" in text and "2503.04872" in text
+
+
+def test_a_pushed_set_loads_from_the_hub_with_both_configs(hub, curated):
+    assert push(hub, curated).returncode == 0
+    script = ("import datasets, json, sys\n"
+              "t = datasets.load_dataset('org/math-set', split='train')\n"
+              "r = datasets.load_dataset('org/math-set', 'rejected', split='train')\n"
+              "print(json.dumps([len(t), len(r), t.column_names]))\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN,
+           "HF_HUB_DISABLE_XET": "1", "HF_HOME": str(curated.parent / ".hf_home_load")}
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=curated.parent)
+    assert r.returncode == 0, r.stderr[-2000:]
+    n_train, n_rejected, columns = json.loads(r.stdout.strip().splitlines()[-1])
+    report = json.loads((curated / "report.json").read_text())
+    assert (n_train, n_rejected) == (report["rows"]["train"], report["rows"]["rejected"])
+    assert "messages" in columns
+    assert any("/resolve/" in p and p.endswith(".parquet") for _, p in hub.calls)  # read from the Hub, not disk

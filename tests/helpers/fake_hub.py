@@ -60,6 +60,9 @@ class FakeHub:
             web.put("/lfs-upload/{oid}", self.lfs_put),
             web.post("/api/datasets/{org}/{name}/commit/{rev}", self.commit),
             web.get("/api/datasets/{org}/{name}/tree/{rev}", self.tree),
+            web.get("/api/datasets/{org}/{name}/tree/{rev}/{path:.*}", self.tree),
+            web.post("/api/datasets/{org}/{name}/paths-info/{rev}", self.paths_info),
+            web.get("/datasets/{org}/{name}/resolve/{rev}/{path:.*}", self.resolve),
             web.get("/api/datasets/{org}/{name}/revision/{rev}", self.info),
             web.post("/api/datasets/{org}/{name}/branch/{branch}", self.branch),
         ])
@@ -185,20 +188,72 @@ class FakeHub:
         return self._web.json_response({"commitUrl": f"{self.url}/datasets/{rid}/commit/{oid}", "commitOid": oid,
                                         "pullRequestUrl": None})
 
-    async def tree(self, request):
+    def _files(self, request) -> dict | None:
         repo = self._repo(request)
         if repo is None:
-            return self._web.json_response({"error": "Repository not found"}, status=404)
-        files = repo["branches"].get(request.match_info["rev"])
+            return None
+        rev = request.match_info["rev"]
+        if rev in repo["branches"]:
+            return repo["branches"][rev]
+        return repo["branches"]["main"] if any(c["oid"] == rev for c in self.commits) else None
+
+    @staticmethod
+    def _entry(path: str, data: bytes) -> dict:
+        entry = {"type": "file", "path": path, "size": len(data), "oid": _blob(data)}
+        if path.endswith(LFS_SUFFIXES):
+            entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        return entry
+
+    async def tree(self, request):
+        files = self._files(request)
         if files is None:
-            return self._web.json_response({"error": "Revision not found"}, status=404)
-        out = []
+            return self._web.json_response({"error": "Repository or revision not found"}, status=404)
+        prefix = request.match_info.get("path", "").strip("/")
+        recursive = request.query.get("recursive") in ("true", "1", "True")
+        out, dirs = [], set()
         for path, data in sorted(files.items()):
-            entry = {"type": "file", "path": path, "size": len(data), "oid": _blob(data)}
-            if path.endswith(LFS_SUFFIXES):
-                entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
-            out.append(entry)
+            if prefix and not path.startswith(prefix + "/"):
+                continue
+            rest = path[len(prefix) + 1:] if prefix else path
+            if "/" in rest and not recursive:
+                dirs.add((prefix + "/" if prefix else "") + rest.split("/")[0])
+                continue
+            if recursive:
+                parts = path.split("/")[:-1]
+                for k in range(len(prefix.split("/")) if prefix else 0, len(parts)):
+                    dirs.add("/".join(parts[:k + 1]))
+            out.append(self._entry(path, data))
+        out += [{"type": "directory", "path": d, "oid": "0" * 40, "size": 0} for d in sorted(dirs)]
         return self._web.json_response(out)
+
+    async def paths_info(self, request):
+        files = self._files(request)
+        if files is None:
+            return self._web.json_response({"error": "Repository or revision not found"}, status=404)
+        form = await request.post() if request.content_type != "application/json" else await request.json()
+        paths = form.getall("paths") if hasattr(form, "getall") else form.get("paths", [])
+        out = []
+        for p in paths:
+            if p in files:
+                out.append(self._entry(p, files[p]))
+            elif any(f.startswith(p.rstrip("/") + "/") for f in files):
+                out.append({"type": "directory", "path": p, "oid": "0" * 40, "size": 0})
+        return self._web.json_response(out)
+
+    async def resolve(self, request):
+        files = self._files(request)
+        path = request.match_info["path"]
+        if files is None or path not in files:
+            return self._web.json_response({"error": "Entry not found"}, status=404,
+                                           headers={"X-Error-Code": "EntryNotFound"})
+        data = files[path]
+        sha = self.commits[-1]["oid"] if self.commits else "0" * 40
+        headers = {"ETag": f'"{_blob(data)}"', "X-Repo-Commit": sha, "Content-Length": str(len(data))}
+        if path.endswith(LFS_SUFFIXES):
+            headers.update({"X-Linked-Etag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Linked-Size": str(len(data))})
+        if request.method == "HEAD":
+            return self._web.Response(status=200, headers=headers)
+        return self._web.Response(body=data, headers=headers)
 
     async def info(self, request):
         repo = self._repo(request)
