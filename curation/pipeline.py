@@ -134,7 +134,10 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
 
     def get_teacher():
         if not teacher:
-            teacher.append(make_teacher(cfg.teacher))
+            made = make_teacher(cfg.teacher)
+            if hasattr(made, "preflight") and (problems := made.preflight()):
+                raise ConfigError(problems)
+            teacher.append(made)
         return teacher[0]
 
     task = progress.add_task("generate + verify", total=n_parts, status="")

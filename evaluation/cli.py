@@ -49,7 +49,7 @@ def _pairs(values, flag: str, problems: list[str]) -> dict[str, str]:
 def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, base_urls, temperature, top_p,
          max_tokens, seed, concurrency, tensor_parallel_size, no_sandbox):
     """Evaluate a model on reasoning benchmarks with the paper's protocol (pass@1 over K samples)."""
-    from curation.config import TeacherConfig
+    from curation.config import ConfigError, TeacherConfig
     from curation.optional import MissingExtra
     from evaluation.run import evaluate
 
@@ -74,6 +74,8 @@ def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, bas
                           limit=limit, sandbox=not no_sandbox, log=lambda m: click.echo(m, err=True))
     except (BenchmarkError, MissingExtra) as exc:
         _fail([str(exc)])
+    except ConfigError as exc:
+        _fail(exc.problems)
     except OSError as exc:  # a model folder that is not there or not a model
         _fail([f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"])
     from evaluation.run import markdown_table

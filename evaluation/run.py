@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from curation import ResponseLog, verify_responses
-from curation.config import TeacherConfig, VerifyConfig
+from curation.config import ConfigError, TeacherConfig, VerifyConfig
 from curation.teachers import GenRequest, build_prompt, make_teacher, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, to_items
 from evaluation.metrics import pass_at_1
@@ -40,7 +40,10 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
 
     def get_teacher():
         if not holder:
-            holder.append(make_teacher(tcfg))
+            made = make_teacher(tcfg)
+            if hasattr(made, "preflight") and (problems := made.preflight()):
+                raise ConfigError(problems)
+            holder.append(made)
         return holder[0]
 
     results = {}

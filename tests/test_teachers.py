@@ -92,6 +92,15 @@ def test_unreachable_server_is_recorded_as_connection_error():
     assert out[0].error == "connection_error" and out[0].attempts == 2
 
 
+def test_a_base_url_that_does_not_answer_is_a_config_error_before_any_request(tmp_path):
+    src = write_jsonl(tmp_path / "p.jsonl", PROBLEMS[:1])
+    recipe = {"domain": "math", "source": {"path": str(src)}, "decontaminate": {"enabled": False},
+              "teacher": {"backend": "openai", "model": "m", "base_urls": ["http://127.0.0.1:9/v1"]},
+              "output": {"out_dir": str(tmp_path / "out")}}
+    with pytest.raises(ConfigError, match="http://127.0.0.1:9/v1 does not answer"):
+        run_curation(build_config(recipe), quiet=True)
+
+
 def test_rejection_rounds_resample_only_problems_without_a_verified_sample(tmp_path):
     log = tmp_path / "server.jsonl"
     with ServerProcess(SCRIPT, log=str(log)) as srv:

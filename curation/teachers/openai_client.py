@@ -72,6 +72,23 @@ class OpenAITeacher:
             raise ValueError("the openai teacher needs at least one base URL")
         self.api_key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
 
+    def preflight(self, timeout_s: float = 10.0) -> list[str]:
+        """One line per base URL that does not answer at all (any HTTP status counts as an answer),
+        so a wrong URL fails at once instead of after every request's retries."""
+        import urllib.error
+        import urllib.request
+
+        problems = []
+        for url in self.urls:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=timeout_s).close()
+            except urllib.error.HTTPError:
+                pass  # it answered
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", exc)
+                problems.append(f"teacher.base_urls: {url} does not answer ({reason})")
+        return problems
+
     def describe(self) -> dict:
         return {"backend": "openai", "model": self.cfg.model, "base_urls": self.urls, "endpoint": self.cfg.endpoint}
 
