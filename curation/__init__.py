@@ -5,6 +5,7 @@ contracts (``Problem``, ``SAMPLE_SCHEMA``), the run (``run_curation``), the stag
 ``find_near_duplicates`` / ``find_contaminated`` for use without the CLI.
 """
 
+from curation.benchmarks import KNOWN_BENCHMARKS, benchmark_rows
 from curation.config import ConfigError, CurateConfig, build_config, load_recipe, recipe_path
 from curation.decontaminate import find_contaminated
 from curation.exact_dedup import exact_duplicates
@@ -21,4 +22,5 @@ __all__ = [
     "ConfigError", "CurateConfig", "build_config", "load_recipe", "recipe_path", "run_curation", "Problem",
     "SAMPLE_SCHEMA", "problem_id", "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult",
     "split_by_reason", "find_near_duplicates", "find_contaminated", "verify_responses", "ResponseLog",
+    "KNOWN_BENCHMARKS", "benchmark_rows",
 ]

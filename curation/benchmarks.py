@@ -34,28 +34,37 @@ def check_local_benchmark(name: str, spec: str) -> list[str]:
     return []
 
 
-def load_benchmark(name: str, spec: str, domain: str) -> list[str]:
-    """The item texts of one benchmark; raises ``ConfigError`` (one line) when it cannot be read."""
-    path, _, field = spec.partition("#")
+def benchmark_rows(name: str, spec: str, domain: str) -> list[dict]:
+    """The raw rows of one benchmark (a known name's Hub dataset when ``spec`` is ``default`` or its
+    Hub id; else a local file or any Hub id); unreadable lines are skipped. Raises ``ConfigError``
+    (one line, naming the benchmark) when it cannot be read."""
+    path = spec.partition("#")[0]
     if path == "demo":  # the embedded demo benchmark (a few items overlapping the demo set)
         path = str(DEMO_DIR / f"{domain}_demo_benchmark.jsonl")
     known = KNOWN_BENCHMARKS.get(name, {})
     subset = split = None
     if known and path in (known["path"], "default", ""):
         path, subset, split = known["path"], known.get("subset"), known.get("split")
-        field = field or known["field"]
-    src = resolve_source(SourceConfig(path=path, subset=subset, split=split or "train"), domain)
-    texts: list[str] = []
     try:
-        for row in iter_rows(src):
-            if isinstance(row, BadRow):
-                continue
-            key = field or next((f for f in TEXT_FIELDS if isinstance(row.get(f), str)), None)
-            if key is None or not isinstance(row.get(key), str):
-                raise ConfigError([f"benchmark {name}: no text field in {path} (give it as {name}={path}#FIELD)"])
-            texts.append(row[key])
+        src = resolve_source(SourceConfig(path=path, subset=subset, split=split or "train"), domain)
+        rows = [row for row in iter_rows(src) if not isinstance(row, BadRow)]
     except ConfigError as exc:
         raise ConfigError([f"benchmark {name}: {p.removeprefix('source: ')}" for p in exc.problems]) from None
-    if not texts:
+    if not rows:
         raise ConfigError([f"benchmark {name}: {path} holds no items"])
+    return rows
+
+
+def load_benchmark(name: str, spec: str, domain: str) -> list[str]:
+    """The item texts of one benchmark; raises ``ConfigError`` (one line) when it cannot be read."""
+    path, _, field = spec.partition("#")
+    known = KNOWN_BENCHMARKS.get(name)
+    if not field and known and path in (known["path"], "default", ""):
+        field = known["field"]
+    texts: list[str] = []
+    for row in benchmark_rows(name, spec, domain):
+        key = field or next((f for f in TEXT_FIELDS if isinstance(row.get(f), str)), None)
+        if key is None or not isinstance(row.get(key), str):
+            raise ConfigError([f"benchmark {name}: no text field in {path} (give it as {name}={path}#FIELD)"])
+        texts.append(row[key])
     return texts

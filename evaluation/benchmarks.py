@@ -1,5 +1,6 @@
-"""Benchmark protocols: where each benchmark lives, how its rows map to a prompt and a gold
-reference, which verifier grades it, and how many samples pass@1 averages over.
+"""Benchmark protocols: how each benchmark's rows map to a prompt and a gold reference, which
+verifier grades it, and how many samples pass@1 averages over. Where each benchmark lives
+(Hub id, subset, split) is ``curation.KNOWN_BENCHMARKS``, the list decontamination uses too.
 
 The defaults follow the paper: temperature 0.6, top_p 0.95, up to 32768 new tokens; 16 samples
 for AIME, 4 for GPQA-Diamond and LiveCodeBench (1 for MATH-500).
@@ -10,31 +11,28 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from curation import ConfigError, benchmark_rows
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str
     title: str
-    hub_id: str
     domain: str  # which verifier grades it: math, science, code
     samples: int
     fields: dict = field(default_factory=dict)  # ours -> theirs: problem, answer, choices / correct, tests
-    subset: str | None = None
-    split: str = "train"
 
 
 BENCHMARKS = {
-    "aime24": Protocol("aime24", "AIME 2024", "HuggingFaceH4/aime_2024", "math", 16),
-    "aime25": Protocol("aime25", "AIME 2025", "yentinglin/aime_2025", "math", 16),
-    "math500": Protocol("math500", "MATH-500", "HuggingFaceH4/MATH-500", "math", 1, split="test"),
-    "gpqa_diamond": Protocol("gpqa_diamond", "GPQA-Diamond", "Idavidrein/gpqa", "science", 4,
+    "aime24": Protocol("aime24", "AIME 2024", "math", 16),
+    "aime25": Protocol("aime25", "AIME 2025", "math", 16),
+    "math500": Protocol("math500", "MATH-500", "math", 1),
+    "gpqa_diamond": Protocol("gpqa_diamond", "GPQA-Diamond", "science", 4,
                              {"problem": "Question", "correct": "Correct Answer",
-                              "incorrect": "Incorrect Answer 1|Incorrect Answer 2|Incorrect Answer 3"},
-                             subset="gpqa_diamond"),
-    "livecodebench": Protocol("livecodebench", "LiveCodeBench", "livecodebench/code_generation_lite", "code", 4,
-                              {"problem": "question_content", "tests": "public_test_cases"}, split="test"),
+                              "incorrect": "Incorrect Answer 1|Incorrect Answer 2|Incorrect Answer 3"}),
+    "livecodebench": Protocol("livecodebench", "LiveCodeBench", "code", 4,
+                              {"problem": "question_content", "tests": "public_test_cases"}),
 }
 
 
@@ -49,34 +47,15 @@ class BenchmarkError(ValueError):
     pass
 
 
-def _read_local(path: Path) -> list[dict]:
-    if path.suffix == ".parquet":
-        import polars as pl
-
-        return pl.read_parquet(path).to_dicts()
-    text = path.read_text()
-    if path.suffix == ".json":
-        data = json.loads(text)
-        return data if isinstance(data, list) else data.get("data", [])
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 def load_rows(proto: Protocol, path: str | None) -> list[dict]:
-    if path:
-        p = Path(path)
-        if not p.exists():
-            raise BenchmarkError(f"{proto.name}: file not found: {path}")
-        try:
-            return _read_local(p)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BenchmarkError(f"{proto.name}: {path} is not JSON lines / JSON / Parquet ({exc})") from None
-    import datasets
-
+    """The protocol's rows: a local file when given, else its Hub dataset."""
     try:
-        return list(datasets.load_dataset(proto.hub_id, proto.subset, split=proto.split))
-    except Exception as exc:  # offline, gated, renamed: one line, with the way out
-        raise BenchmarkError(f"{proto.name}: cannot load {proto.hub_id} ({type(exc).__name__}); give a local copy "
-                             f"with --benchmark-file {proto.name}=PATH") from None
+        return benchmark_rows(proto.name, path or "default", proto.domain)
+    except ConfigError as exc:
+        if path is None:
+            raise BenchmarkError(f"{exc.problems[0]}; give a local copy with --benchmark-file "
+                                 f"{proto.name}=PATH") from None
+        raise BenchmarkError(exc.problems[0]) from None
 
 
 def _get(row: dict, fields: dict, ours: str, default_names: tuple[str, ...]):
