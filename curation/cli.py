@@ -16,9 +16,9 @@ from rich.table import Table
 from curation.config import (
     ConfigError,
     CurateConfig,
-    _leaf_type,
     build_config,
     iter_fields,
+    leaf_type,
     load_recipe,
     recipe_path,
     with_demo,
@@ -56,7 +56,7 @@ def config_options(func):
             continue
         dest = f"{section}__{f.name}"
         _FLAGS[dest] = flag.split("/")[0]
-        hint, _ = _leaf_type(type(getattr(CurateConfig(), section)), f.name)
+        hint, _ = leaf_type(type(getattr(CurateConfig(), section)), f.name)
         kwargs: dict = {"help": f.metadata.get("help", ""), "default": None}
         if f.metadata.get("multiple") and typing.get_origin(hint) is list:
             _LISTS.add(dest)

@@ -183,14 +183,16 @@ def iter_fields(cls) -> list[tuple[str, dataclasses.Field]]:
     return out
 
 
-def _leaf_type(cls, name: str):
+def leaf_type(cls, name: str):
+    """``(type, optional)`` of a dataclass field, ``X | None`` unwrapped."""
     hint = typing.get_type_hints(cls)[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     return (args[0] if optional else hint), optional
 
 
-def _coerce(value: Any, hint, optional: bool, where: str, problems: list[str]):
+def coerce_setting(value: Any, hint, optional: bool, where: str, problems: list[str]):
+    """``value`` checked (and converted) against ``hint``; a mismatch adds one line to ``problems``."""
     if value is None:
         if not optional:
             problems.append(f"{where}: must not be empty")
@@ -249,7 +251,7 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
             problems.append(f"{origin}: unknown section '{key}'")
             continue
         if key == "domain":
-            cfg.domain = _coerce(value, str, False, f"{origin}: domain", problems)
+            cfg.domain = coerce_setting(value, str, False, f"{origin}: domain", problems)
             continue
         if not isinstance(value, dict):
             problems.append(f"{origin}: section '{key}' must be a mapping")
@@ -260,13 +262,13 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
             if name not in names:
                 problems.append(f"{origin}: unknown key '{key}.{name}'")
                 continue
-            hint, optional = _leaf_type(type(sub), name)
-            setattr(sub, name, _coerce(v, hint, optional, f"{origin}: {key}.{name}", problems))
+            hint, optional = leaf_type(type(sub), name)
+            setattr(sub, name, coerce_setting(v, hint, optional, f"{origin}: {key}.{name}", problems))
     for dotted, value in (overrides or {}).items():
         section, _, name = dotted.partition(".")
         sub = getattr(cfg, section)
-        hint, optional = _leaf_type(type(sub), name)
-        value = _coerce(value, hint, optional, f"option {dotted}", problems)
+        hint, optional = leaf_type(type(sub), name)
+        value = coerce_setting(value, hint, optional, f"option {dotted}", problems)
         if typing.get_origin(hint) is dict:  # mapping options add to the recipe's mapping
             value = {**getattr(sub, name), **(value or {})}
         setattr(sub, name, value)
@@ -370,18 +372,22 @@ def _validate_teacher(t: TeacherConfig) -> list[str]:
     return p
 
 
-def load_recipe(path: str | Path) -> dict:
-    """Read a recipe YAML; a missing file or bad YAML raises ``ConfigError`` with one line."""
+def load_yaml(path: str | Path, what: str = "recipe"):
+    """Read a YAML file; a missing file or bad YAML raises ``ConfigError`` with one line."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError([f"recipe: file not found: {path}"])
+        raise ConfigError([f"{what}: file not found: {path}"])
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError([f"recipe: {path} is not valid YAML{where}"]) from None
+        raise ConfigError([f"{what}: {path} is not valid YAML{where}"]) from None
     return data or {}
+
+
+def load_recipe(path: str | Path) -> dict:
+    return load_yaml(path, "recipe")
 
 
 def with_demo(recipe: dict) -> dict:

@@ -11,20 +11,20 @@ import typing
 
 import click
 
-from training.config import BRANCHES, TrainConfigError, build_train_config, flag_fields
+from curation.config import ConfigError, leaf_type
+from training.config import BRANCHES, TrainConfig, build_train_config, flag_fields
 
 _TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
 
 
 def _options(func):
     for f in reversed(flag_fields()):
-        hint = typing.get_type_hints(__import__("training.config", fromlist=["TrainConfig"]).TrainConfig)[f.name]
-        base = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        hint, _ = leaf_type(TrainConfig, f.name)
         name = "--" + f.name.replace("_", "-")
-        if base[0] is bool:
+        if hint is bool:
             func = click.option(f"{name}/--no-{name[2:]}", f.name, default=None, help=f.metadata["help"])(func)
         else:
-            func = click.option(name, f.name, type=_TYPES[base[0]], default=None, help=f.metadata["help"])(func)
+            func = click.option(name, f.name, type=_TYPES[hint], default=None, help=f.metadata["help"])(func)
     return func
 
 
@@ -48,7 +48,7 @@ def main(branch, config_file, print_config, **overrides):
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.distributed")
     try:
         cfg = build_train_config(branch, config_file, overrides)
-    except TrainConfigError as exc:
+    except ConfigError as exc:
         _fail(exc.problems)
     if print_config:
         import dataclasses

@@ -8,12 +8,10 @@ defaults; the presets in ``training/presets`` hold what differs per branch.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from curation.config import ConfigError, coerce_setting, leaf_type, load_yaml
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 BRANCHES = ("math", "code", "science")
@@ -21,10 +19,7 @@ SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
 PACKING = ("neat", "plain", "none")
 
 
-class TrainConfigError(Exception):
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
+TrainConfigError = ConfigError  # the same error type as curate's: a list of one-line problems
 
 
 def _f(default, help: str = "", flag: bool = True):
@@ -77,37 +72,10 @@ class TrainConfig:
         return Path(self.output or f"runs/{self.branch}")
 
 
-def _hint(name: str):
-    hint = typing.get_type_hints(TrainConfig)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    return (args[0] if optional else hint), optional
-
-
-def _coerce(name: str, value, where: str, problems: list[str]):
-    hint, optional = _hint(name)
-    if value is None:
-        if not optional:
-            problems.append(f"{where}{name}: must not be empty")
-        return value
-    ok = {bool: lambda v: isinstance(v, bool), int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-          str: lambda v: isinstance(v, str)}[hint](value)
-    if not ok:
-        problems.append(f"{where}{name}: expected {hint.__name__}, got {value!r}")
-        return value
-    return float(value) if hint is float else value
-
-
-def load_yaml(path: Path, what: str) -> dict:
-    if not Path(path).is_file():
-        raise TrainConfigError([f"{what}: file not found: {path}"])
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError:
-        raise TrainConfigError([f"{what}: {path} is not valid YAML"]) from None
+def _mapping(path: Path, what: str) -> dict:
+    data = load_yaml(path, what)
     if not isinstance(data, dict):
-        raise TrainConfigError([f"{what}: {path} must be a mapping of settings"])
+        raise ConfigError([f"{what}: {path} must be a mapping of settings"])
     return data
 
 
@@ -115,11 +83,12 @@ def build_train_config(branch: str, config_file: str | None = None, overrides: d
     """Preset of ``branch`` < ``config_file`` < ``overrides``; every problem reported at once."""
     problems: list[str] = []
     if branch not in BRANCHES:
-        raise TrainConfigError([f"branch: must be one of {', '.join(BRANCHES)}, got {branch!r}"])
-    layers = [(f"preset {branch}.yaml: ", load_yaml(PRESETS_DIR / f"{branch}.yaml", "preset"))]
+        raise ConfigError([f"branch: must be one of {', '.join(BRANCHES)}, got {branch!r}"])
+    layers = [(f"preset {branch}.yaml: ", _mapping(PRESETS_DIR / f"{branch}.yaml", "preset"))]
     if config_file:
-        layers.append((f"{config_file}: ", load_yaml(Path(config_file), "config")))
+        layers.append((f"{config_file}: ", _mapping(Path(config_file), "config")))
     layers.append(("option --", {k: v for k, v in (overrides or {}).items() if v is not None}))
+    hints = {f.name: leaf_type(TrainConfig, f.name) for f in dataclasses.fields(TrainConfig)}
     cfg = TrainConfig(branch=branch)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     for where, values in layers:
@@ -128,12 +97,12 @@ def build_train_config(branch: str, config_file: str | None = None, overrides: d
             if key not in names:
                 problems.append(f"{where}unknown setting {key!r}")
                 continue
-            setattr(cfg, key, _coerce(key, value, where, problems))
+            setattr(cfg, key, coerce_setting(value, *hints[key], f"{where}{key}", problems))
     if cfg.branch != branch:
         problems.append(f"branch: the config is for {cfg.branch!r}, not {branch!r}")
     problems += validate(cfg)
     if problems:
-        raise TrainConfigError(problems)
+        raise ConfigError(problems)
     return cfg
 
 
