@@ -20,6 +20,7 @@ from curation.config import (
     iter_fields,
     leaf_type,
     load_recipe,
+    parse_pairs,
     recipe_path,
     with_demo,
 )
@@ -84,15 +85,8 @@ def overrides_from(kwargs: dict) -> tuple[dict, list[str]]:
         if dest in _LISTS:
             value = list(value)
         elif isinstance(value, tuple):  # repeatable KEY=VALUE options
-            flag = _FLAGS[dest]
-            mapping = {}
-            for item in value:
-                key, sep, val = item.partition("=")
-                if not sep or not key.strip() or not val.strip():
-                    problems.append(f"option {flag}: expected KEY=VALUE, got {item!r}")
-                    continue
-                mapping[key.strip()] = val.strip()
-            value = mapping
+            value, bad = parse_pairs(value, _FLAGS[dest])
+            problems += bad
         overrides[f"{section}.{name}"] = value
     return overrides, problems
 

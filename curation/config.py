@@ -372,6 +372,18 @@ def _validate_teacher(t: TeacherConfig) -> list[str]:
     return p
 
 
+def parse_pairs(items, flag: str) -> tuple[dict[str, str], list[str]]:
+    """Repeatable ``KEY=VALUE`` options -> ``({key: value}, problems)``, one problem per bad item."""
+    pairs, problems = {}, []
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            problems.append(f"option {flag}: expected KEY=VALUE, got {item!r}")
+        else:
+            pairs[key.strip()] = val.strip()
+    return pairs, problems
+
+
 def load_yaml(path: str | Path, what: str = "recipe"):
     """Read a YAML file; a missing file or bad YAML raises ``ConfigError`` with one line."""
     path = Path(path)

@@ -15,17 +15,6 @@ def _fail(problems: list[str]):
     sys.exit(2)
 
 
-def _pairs(values, flag: str, problems: list[str]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, val = item.partition("=")
-        if not sep or not key or not val:
-            problems.append(f"{flag}: expected NAME=VALUE, got {item!r}")
-        else:
-            out[key.strip()] = val.strip()
-    return out
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--model", required=True, help="Model to evaluate: local folder, Hub id, or served model name.")
 @click.option("--benchmarks", default="aime24,aime25,math500,gpqa_diamond,livecodebench", show_default=True,
@@ -49,14 +38,16 @@ def _pairs(values, flag: str, problems: list[str]) -> dict[str, str]:
 def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, base_urls, temperature, top_p,
          max_tokens, seed, concurrency, tensor_parallel_size, no_sandbox):
     """Evaluate a model on reasoning benchmarks with the paper's protocol (pass@1 over K samples)."""
-    from curation.config import ConfigError, TeacherConfig
+    from curation.config import ConfigError, TeacherConfig, parse_pairs
     from curation.optional import MissingExtra
     from evaluation.run import evaluate
 
     problems = []
     names = [b.strip() for b in benchmarks.split(",") if b.strip()]
     problems += [f"--benchmarks: unknown {n!r} (known: {', '.join(BENCHMARKS)})" for n in names if n not in BENCHMARKS]
-    file_map, field_map = _pairs(files, "--benchmark-file", problems), _pairs(fields, "--field", problems)
+    file_map, bad_files = parse_pairs(files, "--benchmark-file")
+    field_map, bad_fields = parse_pairs(fields, "--field")
+    problems += bad_files + bad_fields
     from curation.model_ref import model_ref_problem
 
     if backend != "openai" and (problem := model_ref_problem(model, "--model")):

@@ -34,15 +34,12 @@ def main(plan_name, math, code, science, base, models, out, dtype, dry_run, seed
     from merge.run import run_plan
 
     inputs = {k: v for k, v in {"math": math, "code": code, "science": science, "base": base}.items() if v}
-    problems = []
-    for item in models:
-        key, sep, val = item.partition("=")
-        if not sep or not key or not val:
-            problems.append(f"--model: expected NAME=PATH, got {item!r}")
-        else:
-            inputs[key] = val
+    from curation.config import parse_pairs
+
+    named, problems = parse_pairs(models, "--model")
     if problems:
         _fail(problems)
+    inputs.update(named)
     from curation.optional import MissingExtra
 
     try:
