@@ -40,7 +40,7 @@ from curation.rounds import ResponseLog, sample_in_rounds
 from curation.select import select_stage
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import Funnel, StageCount
-from curation.teachers import make_teacher, replay_generate
+from curation.teachers import LazyTeacher, replay_generate
 from curation.verify_stage import verify_stage
 from curation.workdir import WorkDir
 
@@ -130,16 +130,7 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
 def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
                   progress: Progress) -> None:
     live = cfg.teacher.backend != "replay"
-    teacher = []  # built on first use: a resumed run whose answers are all logged loads no model
-
-    def get_teacher():
-        if not teacher:
-            made = make_teacher(cfg.teacher)
-            if hasattr(made, "preflight") and (problems := made.preflight()):
-                raise ConfigError(problems)
-            teacher.append(made)
-        return teacher[0]
-
+    teacher = LazyTeacher(cfg.teacher) if live else None
     task = progress.add_task("generate + verify", total=n_parts, status="")
     kept_total = 0
     for k in range(n_parts):
@@ -152,7 +143,7 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
             if live:
                 log = ResponseLog(work.path(f"responses/part-{k:05d}.jsonl"))
                 try:
-                    verified, rejected, counts, gen_stats = sample_in_rounds(problems, cfg, get_teacher, log, lengths)
+                    verified, rejected, counts, gen_stats = sample_in_rounds(problems, cfg, teacher, log, lengths)
                 finally:
                     log.close()
             else:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -79,7 +78,7 @@ def _sample_rows(problems: dict[str, dict], completions: list[Completion], cfg: 
     return pl.DataFrame(rows, schema=SAMPLE_SCHEMA) if rows else pl.DataFrame(schema=SAMPLE_SCHEMA)
 
 
-def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, get_teacher: Callable, log: ResponseLog,
+def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: ResponseLog,
                      lengths: LengthCounter) -> tuple[pl.DataFrame, list[pl.DataFrame], list[dict], dict]:
     """Generate -> format -> verify, round by round, over one part's problems.
 
@@ -111,7 +110,7 @@ def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, get_teacher: Cal
         missing = [q for q in plan if q.key not in log.answered]
         if missing:
             t0 = time.perf_counter()
-            get_teacher().generate(missing, log.append)
+            teacher.generate(missing, log.append)
             stats["teacher_seconds"] += time.perf_counter() - t0
         done = [log.answered[q.key] for q in plan if q.key in log.answered]
         for q in plan:

@@ -14,8 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 from curation import ResponseLog, verify_responses
-from curation.config import ConfigError, TeacherConfig, VerifyConfig
-from curation.teachers import GenRequest, build_prompt, make_teacher, sample_seed
+from curation.config import TeacherConfig, VerifyConfig
+from curation.teachers import GenRequest, LazyTeacher, build_prompt, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, to_items
 from evaluation.metrics import pass_at_1
 
@@ -36,15 +36,7 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
     tcfg.model = model
-    holder = []
-
-    def get_teacher():
-        if not holder:
-            made = make_teacher(tcfg)
-            if hasattr(made, "preflight") and (problems := made.preflight()):
-                raise ConfigError(problems)
-            holder.append(made)
-        return holder[0]
+    teacher_backend = LazyTeacher(tcfg)
 
     results = {}
     for name in benchmarks:
@@ -61,7 +53,7 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
         if missing:
             log(f"evaluate: {name}: generating {len(missing)} of {len(plan)} samples with {tcfg.backend}")
             try:
-                get_teacher().generate(missing, gen_log.append)
+                teacher_backend.generate(missing, gen_log.append)
             finally:
                 gen_log.close()
         results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers)

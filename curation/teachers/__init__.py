@@ -16,13 +16,34 @@ TEACHERS = {"replay": ReplayTeacher, "openai": OpenAITeacher, "vllm": VLLMTeache
 
 
 def make_teacher(cfg):
-    """The live backend named by ``cfg.backend`` (a ``TeacherConfig``)."""
+    """The live backend named by ``cfg.backend`` (a ``TeacherConfig``), checked before use: a
+    backend that can tell it is unreachable (``preflight``) raises ``ConfigError`` here."""
+    from curation.config import ConfigError
+
     cls = TEACHERS[cfg.backend]
     if not getattr(cls, "live", False):
         raise ValueError(f"teacher {cfg.backend!r} does not generate; it replays stored responses")
-    return cls(cfg)
+    teacher = cls(cfg)
+    problems = teacher.preflight() if hasattr(teacher, "preflight") else []
+    if problems:
+        raise ConfigError(problems)
+    return teacher
 
 
-__all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "replay_generate", "make_teacher", "GenRequest",
-           "Completion", "build_prompt", "sample_seed", "DEFAULT_PROMPTS", "OpenAITeacher", "VLLMTeacher",
+class LazyTeacher:
+    """Builds the backend on the first request, so a resumed run whose answers are all on disk
+    loads no model and contacts no server."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self._teacher = None
+
+    def generate(self, requests, on_result) -> None:
+        if self._teacher is None:
+            self._teacher = make_teacher(self.cfg)
+        self._teacher.generate(requests, on_result)
+
+
+__all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "replay_generate", "make_teacher", "LazyTeacher",
+           "GenRequest", "Completion", "build_prompt", "sample_seed", "DEFAULT_PROMPTS", "OpenAITeacher", "VLLMTeacher",
            "HFTeacher", "ReplayTeacher"]
