@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.config import ConfigError, CurateConfig
-from curation.format_filters import LengthCounter, format_stage
+from curation.format_filters import LengthCounter
 from curation.minhash import NearDupIndex, signatures
 from curation.problem_stages import PROBLEM_STAGES
 from curation.problems import load_part
@@ -36,12 +36,11 @@ from curation.publish import (
     write_report,
     write_shards,
 )
-from curation.rounds import ResponseLog, sample_in_rounds
+from curation.rounds import ResponseLog, format_and_verify, sample_in_rounds
 from curation.select import select_stage
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import Funnel, StageCount
 from curation.teachers import LazyTeacher, replay_generate
-from curation.verify_stage import verify_stage
 from curation.workdir import WorkDir
 
 STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
@@ -151,12 +150,9 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
                 t0 = time.perf_counter()
                 samples, gen = replay_generate(problems, cfg.teacher)
                 counts.append(_count("generate", problems.height, gen, t0, rows_out=samples.height))
-                t0 = time.perf_counter()
-                fmt = format_stage(samples, cfg.filters, lengths)
-                counts.append(_count("format", samples.height, fmt, t0))
-                t0 = time.perf_counter()
-                ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
-                counts.append(_count("verify", fmt.kept.height, ver, t0))
+                fmt_count, ver_count = StageCount("format"), StageCount("verify")
+                fmt, ver = format_and_verify(samples, cfg, lengths, fmt_count, ver_count)
+                counts += [fmt_count.to_dict(), ver_count.to_dict()]
                 verified, rejected = ver.kept, [gen.rejected, fmt.rejected, ver.rejected]
             t0 = time.perf_counter()
             sel = select_stage(verified, cfg.select.keep)

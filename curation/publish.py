@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from curation.teachers.replay import GENERATION_STRUCT, TEACHER_STRUCT
+from curation.teachers.samples import GENERATION_STRUCT, TEACHER_STRUCT
 from curation.workdir import atomic_write_bytes
 
 # Published verdicts leave out the timing, so re-running a recipe gives byte-identical rows (and

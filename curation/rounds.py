@@ -18,12 +18,10 @@ import polars as pl
 
 from curation.config import CurateConfig
 from curation.format_filters import LengthCounter, format_stage
-from curation.records import sample_id
-from curation.stages import StageCount, split_by_reason
-from curation.teachers import SAMPLE_SCHEMA, Completion, GenRequest, build_prompt, sample_seed
+from curation.stages import StageCount, StageResult, split_by_reason
+from curation.teachers import Completion, GenRequest, build_prompt, sample_seed
+from curation.teachers.samples import sample_row, samples_frame, teacher_info
 from curation.verify_stage import verify_stage
-
-_PROBLEM_COLS = ("problem_id", "domain", "source", "problem", "reference", "metadata", "row_index")
 
 
 class ResponseLog:
@@ -65,17 +63,23 @@ class ResponseLog:
 
 
 def _sample_rows(problems: dict[str, dict], completions: list[Completion], cfg: CurateConfig) -> pl.DataFrame:
-    t = cfg.teacher
-    rows = []
-    for c in completions:
-        base = {k: problems[c.problem_id][k] for k in _PROBLEM_COLS}
-        rows.append({**base, "sample_id": sample_id(c.problem_id, c.sample_index), "sample_index": c.sample_index,
-                     "response": c.text, "finish_reason": c.finish_reason,
-                     "teacher": {"backend": t.backend, "model": t.model, "temperature": t.temperature,
-                                 "top_p": t.top_p, "max_tokens": t.max_tokens, "seed": c.seed},
-                     "generation": {"round": c.round, "prompt_tokens": c.prompt_tokens,
-                                    "completion_tokens": c.completion_tokens, "attempts": c.attempts}})
-    return pl.DataFrame(rows, schema=SAMPLE_SCHEMA) if rows else pl.DataFrame(schema=SAMPLE_SCHEMA)
+    return samples_frame([
+        sample_row(problems[c.problem_id], c.sample_index, c.text, c.finish_reason, teacher_info(cfg.teacher, c.seed),
+                   {"round": c.round, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                    "attempts": c.attempts})
+        for c in completions])
+
+
+def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, fmt_count: StageCount,
+                      ver_count: StageCount) -> tuple[StageResult, StageResult]:
+    """The format filters, then the verifier over what they kept; both counted."""
+    t0 = time.perf_counter()
+    fmt = format_stage(samples, cfg.filters, lengths)
+    fmt_count.add(samples.height, fmt.kept.height, fmt.rejected, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
+    ver_count.add(fmt.kept.height, ver.kept.height, ver.rejected, time.perf_counter() - t0)
+    return fmt, ver
 
 
 def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: ResponseLog,
@@ -130,12 +134,7 @@ def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: Re
         stats["sent"] += len(missing)
         stats["answered"] += len(done)
         samples = _sample_rows(by_id, done, cfg)
-        t0 = time.perf_counter()
-        fmt = format_stage(samples, cfg.filters, lengths)
-        fmt_count.add(samples.height, fmt.kept.height, fmt.rejected, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
-        ver_count.add(fmt.kept.height, ver.kept.height, ver.rejected, time.perf_counter() - t0)
+        fmt, ver = format_and_verify(samples, cfg, lengths, fmt_count, ver_count)
         verified.update(ver.kept["problem_id"].to_list())
         kept.append(ver.kept)
         rejected += [fmt.rejected, ver.rejected]

@@ -8,8 +8,9 @@ rounds (``curation.rounds``) and ``evaluate`` both use.
 
 from curation.teachers.hf import HFTeacher
 from curation.teachers.openai_client import OpenAITeacher
-from curation.teachers.replay import SAMPLE_SCHEMA, TEACHER_STRUCT, ReplayTeacher, replay_generate
+from curation.teachers.replay import ReplayTeacher, replay_generate
 from curation.teachers.requests import DEFAULT_PROMPTS, Completion, GenRequest, build_prompt, sample_seed
+from curation.teachers.samples import GENERATION_STRUCT, SAMPLE_SCHEMA, TEACHER_STRUCT, sample_row
 from curation.teachers.vllm_offline import VLLMTeacher
 
 TEACHERS = {"replay": ReplayTeacher, "openai": OpenAITeacher, "vllm": VLLMTeacher, "hf": HFTeacher}
@@ -44,6 +45,6 @@ class LazyTeacher:
         self._teacher.generate(requests, on_result)
 
 
-__all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "replay_generate", "make_teacher", "LazyTeacher",
-           "GenRequest", "Completion", "build_prompt", "sample_seed", "DEFAULT_PROMPTS", "OpenAITeacher", "VLLMTeacher",
-           "HFTeacher", "ReplayTeacher"]
+__all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "GENERATION_STRUCT", "sample_row", "replay_generate",
+           "make_teacher", "LazyTeacher", "GenRequest", "Completion", "build_prompt", "sample_seed",
+           "DEFAULT_PROMPTS", "OpenAITeacher", "VLLMTeacher", "HFTeacher", "ReplayTeacher"]
