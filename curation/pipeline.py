@@ -41,6 +41,7 @@ from curation.select import select_stage
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import Funnel, StageCount
 from curation.teachers import LazyTeacher, replay_generate
+from curation.teachers.samples import teacher_info
 from curation.workdir import WorkDir
 
 STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
@@ -301,14 +302,10 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
 
 
 def _teacher_report(cfg: CurateConfig) -> dict:
-    t = dataclasses.asdict(cfg.teacher)
-    if cfg.teacher.backend == "replay":  # live-only settings would only confuse a replay card
-        for key in ("base_urls", "api_key_env", "endpoint", "prompt", "samples", "rounds", "want", "budget",
-                    "concurrency", "request_timeout_s", "max_retries", "backoff_s", "tensor_parallel_size"):
-            t.pop(key, None)
-    else:
-        t.pop("api_key_env", None)
-    return t
+    """The teacher settings that shaped the data (a replay run: only the recorded sampling ones)."""
+    if cfg.teacher.backend == "replay":
+        return teacher_info(cfg.teacher, cfg.teacher.seed)
+    return {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
 
 
 def _generation_report(work: WorkDir, n_parts: int) -> dict | None:

@@ -31,10 +31,9 @@ def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str |
                     "tags": ["branch-merge", "reasoning", "distillation", kind]}
     if base_model:
         header["base_model"] = base_model
-    if datasets:
-        header["datasets"] = [d for d in datasets if "/" in d and not Path(d).exists()] or None
-        if header["datasets"] is None:
-            del header["datasets"]
+    hub_datasets = [d for d in datasets or [] if "/" in d and not Path(d).exists()]  # local folders are not Hub ids
+    if hub_datasets:
+        header["datasets"] = hub_datasets
     lines = []
     for name, prov in (inputs or {}).items():
         lines.append(f"- **{name}**: " + ", ".join(f"{k} `{v}`" for k, v in prov.items() if v is not None))

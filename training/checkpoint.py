@@ -25,10 +25,11 @@ def gathered_state_dict(engine, dtype_name: str, rank: int) -> dict | None:
                     out[name] = param.detach().to("cpu", dtype).clone()
         elif out is not None:
             out[name] = param.detach().to("cpu", dtype).clone()
-    if out is not None:
-        for name, buf in model.named_buffers():
-            if name in model.state_dict():
-                out[name] = buf.detach().cpu().clone()
+    if out is not None:  # persistent buffers only (rotary inv_freq and the like are rebuilt at load)
+        for prefix, module in model.named_modules():
+            for name, buf in module._buffers.items():
+                if buf is not None and name not in module._non_persistent_buffers_set:
+                    out[f"{prefix}.{name}" if prefix else name] = buf.detach().cpu().clone()
     return out
 
 

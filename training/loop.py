@@ -18,7 +18,7 @@ from pathlib import Path
 
 from curation.model_ref import model_ref_problem
 from curation.optional import require
-from training.checkpoint import gathered_state_dict, latest_tag, prune_checkpoints
+from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
 from training.data import load_rows, tokenize_rows
 from training.ds_config import build_ds_config, split_batch
@@ -32,8 +32,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def init_distributed(torch, on_gpu: bool) -> tuple[int, int, int]:
-    """``(rank, world_size, local_rank)``; a single process without a launcher gets a world of one."""
+def init_distributed(torch, on_gpu: bool) -> tuple[int, int]:
+    """``(rank, world_size)``; a single process without a launcher gets a world of one."""
     import torch.distributed as dist
 
     backend = "nccl" if on_gpu else "gloo"
@@ -46,10 +46,9 @@ def init_distributed(torch, on_gpu: bool) -> tuple[int, int, int]:
         import deepspeed
 
         deepspeed.init_distributed(dist_backend=backend)
-    local = int(os.environ.get("LOCAL_RANK", 0))
     if on_gpu:
-        torch.cuda.set_device(local)
-    return dist.get_rank(), dist.get_world_size(), local
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), dist.get_world_size()
 
 
 def lr_lambda(scheduler: str, warmup: int, total: int):
@@ -92,7 +91,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
     transformers = require("transformers", "train", "train")
     deepspeed = require("deepspeed", "train", "train")
     on_gpu = torch.cuda.is_available()
-    rank, world, local = init_distributed(torch, on_gpu)
+    rank, world = init_distributed(torch, on_gpu)
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and on_gpu)
     out = cfg.output_dir
     ckpt_dir = out / "checkpoints"
@@ -219,8 +218,6 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
 
 def _record_dtype(config_json: Path, save_dtype: str) -> None:
     """save_pretrained records the in-memory dtype; record the saved weights' one (for dtype="auto")."""
-    from training.checkpoint import DTYPES
-
     data = json.loads(config_json.read_text())
     data["dtype"] = DTYPES[save_dtype]
     if "torch_dtype" in data:

@@ -13,6 +13,8 @@ import hashlib
 import json
 import threading
 
+from aiohttp import web
+
 TOKEN = "hf_test_token"
 LFS_SUFFIXES = (".parquet", ".png", ".safetensors")
 
@@ -48,9 +50,7 @@ class FakeHub:
         return self
 
     async def _start(self, ready):
-        from aiohttp import web
-
-        app = web.Application(client_max_size=1024**3, middlewares=[self._middleware])
+        app = web.Application(client_max_size=1024**3, middlewares=[self._record_and_check])
         app.add_routes([
             web.get("/api/whoami-v2", self.whoami),
             web.post("/api/repos/create", self.create),
@@ -76,32 +76,18 @@ class FakeHub:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
-    @property
-    def _web(self):
-        from aiohttp import web
-
-        return web
-
-    async def _middleware_impl(self, request, handler):
+    @web.middleware
+    async def _record_and_check(self, request, handler):
+        """Record the call, fail it if a fault is armed for its route, require the token."""
         self.calls.append((request.method, request.path))
         for fault in self._faults:
             if fault[0] in request.path and fault[1] > 0:
                 fault[1] -= 1
-                return self._web.json_response({"error": "injected"}, status=fault[2])
+                return web.json_response({"error": "injected"}, status=fault[2])
         if request.path != "/api/whoami-v2" and not request.path.startswith("/lfs-upload") \
                 and request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return self._web.json_response({"error": "Invalid credentials"}, status=401)
+            return web.json_response({"error": "Invalid credentials"}, status=401)
         return await handler(request)
-
-    @property
-    def _middleware(self):
-        from aiohttp import web
-
-        @web.middleware
-        async def mw(request, handler):
-            return await self._middleware_impl(request, handler)
-
-        return mw
 
     def _repo(self, request):
         return self.repos.get(f"{request.match_info['org']}/{request.match_info['name']}")
@@ -109,27 +95,27 @@ class FakeHub:
     # --- endpoints -----------------------------------------------------------------------------------------
     async def whoami(self, request):
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
-            return self._web.json_response({"error": "Invalid credentials in Authorization header"}, status=401)
-        return self._web.json_response({"type": "user", "name": "tester", "orgs": [],
+            return web.json_response({"error": "Invalid credentials in Authorization header"}, status=401)
+        return web.json_response({"type": "user", "name": "tester", "orgs": [],
                                         "auth": {"accessToken": {"role": "write"}}})
 
     async def create(self, request):
         body = await request.json()
         rid = f"{body.get('organization') or 'tester'}/{body['name']}"
         if rid in self.repos:
-            return self._web.json_response({"error": "You already created this dataset repo",
+            return web.json_response({"error": "You already created this dataset repo",
                                             "url": f"{self.url}/datasets/{rid}"}, status=409)
         self.repos[rid] = {"branches": {"main": {".gitattributes": b"*.parquet filter=lfs\n"}},
                            "private": body.get("visibility") == "private" or body.get("private", False)}
-        return self._web.json_response({"url": f"{self.url}/datasets/{rid}", "name": rid})
+        return web.json_response({"url": f"{self.url}/datasets/{rid}", "name": rid})
 
     async def validate_yaml(self, request):
-        return self._web.json_response({"errors": [], "warnings": []})
+        return web.json_response({"errors": [], "warnings": []})
 
     async def preupload(self, request):
         repo = self._repo(request)
         if repo is None:
-            return self._web.json_response({"error": "Repository not found"}, status=404)
+            return web.json_response({"error": "Repository not found"}, status=404)
         files = repo["branches"].get(request.match_info["rev"], {})
         out = []
         for f in (await request.json())["files"]:
@@ -138,7 +124,7 @@ class FakeHub:
             oid = None if have is None else (hashlib.sha256(have).hexdigest() if lfs else _blob(have))
             out.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
                         "oid": oid})
-        return self._web.json_response({"files": out, "commitOid": "0" * 40})
+        return web.json_response({"files": out, "commitOid": "0" * 40})
 
     async def lfs_batch(self, request):
         body = await request.json()
@@ -148,20 +134,20 @@ class FakeHub:
             if o["oid"] not in self.lfs:
                 entry["actions"] = {"upload": {"href": f"{self.url}/lfs-upload/{o['oid']}", "header": {}}}
             objects.append(entry)
-        return self._web.json_response({"transfer": "basic", "objects": objects})
+        return web.json_response({"transfer": "basic", "objects": objects})
 
     async def lfs_put(self, request):
         data = await request.read()
         if hashlib.sha256(data).hexdigest() != request.match_info["oid"]:
-            return self._web.json_response({"error": "sha256 mismatch"}, status=400)
+            return web.json_response({"error": "sha256 mismatch"}, status=400)
         self.lfs[request.match_info["oid"]] = data
-        return self._web.Response(status=200)
+        return web.Response(status=200)
 
     async def commit(self, request):
         repo = self._repo(request)
         rev = request.match_info["rev"]
         if repo is None:
-            return self._web.json_response({"error": "Repository not found"}, status=404)
+            return web.json_response({"error": "Repository not found"}, status=404)
         files = dict(repo["branches"].setdefault(rev, {}))
         header, changed = {}, []
         for line in (await request.read()).decode().splitlines():
@@ -174,7 +160,7 @@ class FakeHub:
                 changed.append(value["path"])
             elif key == "lfsFile":
                 if value["oid"] not in self.lfs:
-                    return self._web.json_response({"error": f"LFS object {value['oid']} missing"}, status=422)
+                    return web.json_response({"error": f"LFS object {value['oid']} missing"}, status=422)
                 files[value["path"]] = self.lfs[value["oid"]]
                 changed.append(value["path"])
             elif key in ("deletedFile", "deletedFolder"):
@@ -185,7 +171,7 @@ class FakeHub:
         rid = f"{request.match_info['org']}/{request.match_info['name']}"
         self.commits.append({"repo": rid, "revision": rev, "summary": header.get("summary"), "files": changed,
                              "oid": oid})
-        return self._web.json_response({"commitUrl": f"{self.url}/datasets/{rid}/commit/{oid}", "commitOid": oid,
+        return web.json_response({"commitUrl": f"{self.url}/datasets/{rid}/commit/{oid}", "commitOid": oid,
                                         "pullRequestUrl": None})
 
     def _files(self, request) -> dict | None:
@@ -207,7 +193,7 @@ class FakeHub:
     async def tree(self, request):
         files = self._files(request)
         if files is None:
-            return self._web.json_response({"error": "Repository or revision not found"}, status=404)
+            return web.json_response({"error": "Repository or revision not found"}, status=404)
         prefix = request.match_info.get("path", "").strip("/")
         recursive = request.query.get("recursive") in ("true", "1", "True")
         out, dirs = [], set()
@@ -224,12 +210,12 @@ class FakeHub:
                     dirs.add("/".join(parts[:k + 1]))
             out.append(self._entry(path, data))
         out += [{"type": "directory", "path": d, "oid": "0" * 40, "size": 0} for d in sorted(dirs)]
-        return self._web.json_response(out)
+        return web.json_response(out)
 
     async def paths_info(self, request):
         files = self._files(request)
         if files is None:
-            return self._web.json_response({"error": "Repository or revision not found"}, status=404)
+            return web.json_response({"error": "Repository or revision not found"}, status=404)
         form = await request.post() if request.content_type != "application/json" else await request.json()
         paths = form.getall("paths") if hasattr(form, "getall") else form.get("paths", [])
         out = []
@@ -238,13 +224,13 @@ class FakeHub:
                 out.append(self._entry(p, files[p]))
             elif any(f.startswith(p.rstrip("/") + "/") for f in files):
                 out.append({"type": "directory", "path": p, "oid": "0" * 40, "size": 0})
-        return self._web.json_response(out)
+        return web.json_response(out)
 
     async def resolve(self, request):
         files = self._files(request)
         path = request.match_info["path"]
         if files is None or path not in files:
-            return self._web.json_response({"error": "Entry not found"}, status=404,
+            return web.json_response({"error": "Entry not found"}, status=404,
                                            headers={"X-Error-Code": "EntryNotFound"})
         data = files[path]
         sha = self.commits[-1]["oid"] if self.commits else "0" * 40
@@ -252,22 +238,22 @@ class FakeHub:
         if path.endswith(LFS_SUFFIXES):
             headers.update({"X-Linked-Etag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Linked-Size": str(len(data))})
         if request.method == "HEAD":
-            return self._web.Response(status=200, headers=headers)
-        return self._web.Response(body=data, headers=headers)
+            return web.Response(status=200, headers=headers)
+        return web.Response(body=data, headers=headers)
 
     async def info(self, request):
         repo = self._repo(request)
         if repo is None:
-            return self._web.json_response({"error": "Repository not found"}, status=404)
+            return web.json_response({"error": "Repository not found"}, status=404)
         rid = f"{request.match_info['org']}/{request.match_info['name']}"
         sha = self.commits[-1]["oid"] if self.commits else "0" * 40
-        return self._web.json_response({"id": rid, "sha": sha, "private": repo["private"],
+        return web.json_response({"id": rid, "sha": sha, "private": repo["private"],
                                         "siblings": [{"rfilename": p} for p in repo["branches"]["main"]]})
 
     async def branch(self, request):
         repo = self._repo(request)
         branch = request.match_info["branch"]
         if branch in repo["branches"]:
-            return self._web.json_response({"error": "Reference already exists"}, status=409)
+            return web.json_response({"error": "Reference already exists"}, status=409)
         repo["branches"][branch] = dict(repo["branches"]["main"])
-        return self._web.json_response({})
+        return web.json_response({})
