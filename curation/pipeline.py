@@ -230,9 +230,10 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
     from data_cards import render_dataset_card
 
     funnel = Funnel(STAGES)
+    sample_parts = [work.done(f"samples/part-{k:05d}") for k in range(n_parts)]
     for k in range(n_parts):
         funnel.merge([work.done(f"load/part-{k:05d}")])
-        funnel.merge(work.done(f"samples/part-{k:05d}")["counts"])
+        funnel.merge(sample_parts[k]["counts"])
     funnel.merge([work.done(stage) for stage in PROBLEM_STAGES])
     total_train = funnel["select"].kept
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +283,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         "verifier": {"domain": cfg.domain, "timeout_s": cfg.verify.timeout_s,
                      "keep_unverified": cfg.verify.keep_unverified, "decided_by": dict(verdict_paths)},
         "teacher": _teacher_report(cfg),
-        "generation": _generation_report(work, n_parts),
+        "generation": _generation_report([p.get("generation") for p in sample_parts]),
         "decontamination": work.done("decontaminate")["info"],
         "near_dedup": work.done("near_dedup")["info"],
         "isolation": _isolation(cfg),
@@ -308,9 +309,8 @@ def _teacher_report(cfg: CurateConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
 
 
-def _generation_report(work: WorkDir, n_parts: int) -> dict | None:
+def _generation_report(parts: list[dict | None]) -> dict | None:
     """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts."""
-    parts = [(work.done(f"samples/part-{k:05d}") or {}).get("generation") for k in range(n_parts)]
     parts = [p for p in parts if p]
     if not parts:
         return None
