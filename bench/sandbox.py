@@ -4,7 +4,8 @@ Programs: the 164 HumanEval canonical solutions (../shared/data/code/HumanEval.j
 Plain: each program with its tests (``prompt + solution + test + check(entry_point)``) runs as
 an ordinary ``python3 -I`` subprocess, no isolation at all. Ours: ``verifiers.code.judge_many``
 with full isolation (bubblewrap, unprivileged uid, rlimits, the trusted judge holding the
-tests). Both use a pool as wide as the machine (2 cores here). Target: ours >= 0.67x plain.
+tests; each worker's sandbox and its warm interpreter are started inside the timed call, once
+per worker). Both use a pool as wide as the machine (2 cores here). Target: ours >= 0.67x plain.
 
 Run: .venv/bin/python bench/sandbox.py [--repeat 3]
 """

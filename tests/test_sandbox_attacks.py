@@ -327,3 +327,101 @@ def test_forging_a_verdict_on_the_parents_stdout():
 def test_host_unchanged_after_a_normal_run():
     v = contained("def add(a, b):\n    return a + b\n", HE_TESTS)
     assert v["reason"] == "AC" and v["detail"]["isolation"].startswith("bwrap")
+
+
+# --- one run against the next: runs share a warm sandbox (the zygote) -----------------------------
+
+_SEQUENCE = r'''
+import json, os, sys, threading, time
+from verifiers.code import judge, Limits
+from verifiers.code.judge import judge_once
+from verifiers.code import sandbox
+
+def uid_procs(uid):
+    pids = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if os.stat("/proc/" + p).st_uid == uid:
+                    pids.append(int(p))
+            except FileNotFoundError:
+                pass
+    return sorted(pids)
+
+a = json.loads(sys.stdin.read())
+lim = Limits(wall_s=5, cpu_s=5, memory_mb=512)
+out = {}
+out["first"] = judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason
+(zygote,) = sandbox._local.idle.values()
+uid = sandbox._uid_base() + zygote._slot
+out["before"] = uid_procs(uid)
+out["attack"] = judge(a["attack"], {"inputs": [""], "outputs": [a["attack_expected"]]}, limits=lim).reason
+time.sleep(0.5)
+out["after"] = uid_procs(uid)
+out["same_zygote"] = list(sandbox._local.idle.values()) == [zygote]
+v = judge(a["observe"], {"inputs": [""], "outputs": [a["observe_expected"]]}, limits=lim)
+out["observe"] = v.reason if v.reason == "AC" else v.detail
+os.kill(zygote.proc.pid, 9)  # the sandbox dies between runs: the next run gets a fresh one
+time.sleep(0.2)
+out["after_kill"] = judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason
+(zygote,) = sandbox._local.idle.values()
+threading.Timer(0.5, os.kill, (zygote.proc.pid, 9)).start()  # ... or during a run: SE, never WA
+v = judge_once("import time\ntime.sleep(3)\nprint('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim)
+out["died_during_run"] = [v.reason, v.passed]
+print(json.dumps(out))
+'''
+
+_ATTACK = r'''
+import ctypes, os, signal, time
+libc = ctypes.CDLL(None, use_errno=True)
+open("/tmp/planted.py", "w").write("print('pwned')")
+open("/dev/shm/planted", "w").write("x")
+os.makedirs("/tmp/locked/deeper")
+open("/tmp/locked/deeper/f", "w").write("x")
+os.chmod("/tmp/locked", 0)
+libc.shmget(4242, 4096, 0o1000 | 0o666)  # IPC_CREAT
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(120)
+    os._exit(0)
+report = []
+os.kill(1, signal.SIGKILL)
+time.sleep(0.1)
+report.append("zygote-alive" if os.path.exists("/proc/1/status") else "zygote-dead")
+report.append("ptrace-ok" if libc.ptrace(16, 1, None, None) == 0 else "ptrace-denied")  # PTRACE_ATTACH
+for path in ("/proc/1/mem", "/proc/1/fd"):
+    try:
+        open(path, "rb").close() if path.endswith("mem") else os.listdir(path)
+        report.append(path + "-open")
+    except OSError:
+        report.append(path + "-denied")
+print(" ".join(report))
+'''
+
+_OBSERVE = r'''
+import os
+procs = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+ipc = sum(len(open(f"/proc/sysvipc/{k}").readlines()) - 1 for k in ("shm", "sem", "msg"))
+print(sorted(os.listdir("/tmp")), os.listdir("/dev/shm"), len(procs), 1 in procs, ipc)
+'''
+
+
+def test_a_run_cannot_reach_the_zygote_or_the_next_run():
+    payload = json.dumps({
+        "attack": _ATTACK,
+        "attack_expected": "zygote-alive ptrace-denied /proc/1/mem-denied /proc/1/fd-denied",
+        "observe": _OBSERVE, "observe_expected": "['solution.py'] [] 2 True 0"})
+    cmd = ["timeout", "-s", "KILL", "120", "prlimit", "--as=8589934592", "--", sys.executable, "-c", _SEQUENCE]
+    out = subprocess.run(cmd, input=payload, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["first"] == "AC"
+    assert r["attack"] == "AC", "the candidate reached the zygote (ptrace, its memory or fds, or killed it)"
+    # host side: the daemon is gone, the same two processes (bubblewrap and the zygote) remain
+    assert len(r["before"]) == 2 and r["after"] == r["before"] and r["same_zygote"]
+    # the next run sees a clean /tmp, /dev/shm, no leftover process or IPC object
+    assert r["observe"] == "AC"
+    assert r["after_kill"] == "AC"
+    assert r["died_during_run"] == ["SE", None]

@@ -28,7 +28,6 @@ from verifiers.code.session import (
     _CallSession,
     _in_session,
     _NeedsSandboxAsserts,
-    _python_argv,
     _SessionError,
     python_files,
 )
@@ -98,9 +97,10 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
             return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
         files, argv = {"a.out": (compiled.stdout, "0755")}, ["./a.out"]
     else:
-        files, argv = python_files(code), _python_argv(limits, "solution.py")
+        files, argv = python_files(code), None
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
-        result = run(argv, files=files, stdin=stdin.encode(), limits=limits, raw=language == "python")
+        result = run(argv, python=None if argv else ("solution.py",), files=files, stdin=stdin.encode(),
+                     limits=limits)
         failure = _classify(result, limits)
         if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
             failure = ("CE", failure[1])
@@ -153,10 +153,10 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
     verdict says so."""
     t0 = time.monotonic()
     nonce = secrets.token_hex(8)
-    result = run(_python_argv(limits, "harness.py", nonce),
+    result = run(python=("harness.py", nonce),
                  files=python_files(code, **{"harness.py": _HARNESS.encode(), "setup.py": tests.setup.encode(),
                                              "asserts.json": json.dumps(tests.asserts).encode()}),
-                 limits=limits, raw=True)
+                 limits=limits)
     outcomes = []
     for line in result.stdout.split(b"\n"):
         if line.startswith(nonce.encode()):

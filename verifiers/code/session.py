@@ -7,6 +7,7 @@ import marshal
 import os
 import secrets
 import select
+import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -24,14 +25,8 @@ def script(name: str) -> bytes:
 
 
 def python_files(code: str, **extra: bytes) -> dict[str, bytes]:
-    """The candidate and the launcher that runs it (plus ``extra`` files) for a sandboxed Python run."""
-    return {"solution.py": code.encode(), "launcher.py": script("launcher.py"), **extra}
-
-
-def _python_argv(limits: Limits, script: str, *args: str) -> list[str]:
-    """``python -I -S launcher.py <rlimits> script args``: the launcher applies the rlimits itself."""
-    return [limits.python, "-I", "-S", "launcher.py", str(limits.memory_mb << 20), str(limits.cpu_s),
-            str(limits.processes), str(limits.file_mb << 20), str(limits.open_files), script, *args]
+    """The candidate (plus ``extra`` files) for a sandboxed Python run."""
+    return {"solution.py": code.encode(), **extra}
 
 
 class _NeedsSandboxAsserts(Exception):
@@ -50,9 +45,8 @@ class _CallSession:
     def __init__(self, code: str, limits: Limits):
         self.limits = limits
         self.nonce = secrets.token_hex(8)
-        argv = _python_argv(limits, "driver.py", self.nonce)
-        self.box = Sandbox(argv, files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=limits,
-                           raw=True)
+        self.box = Sandbox(python=("driver.py", self.nonce),
+                           files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=limits)
         self.deadline = time.monotonic() + limits.wall_s
         self.buffer = b""
         self.seen = 0
@@ -61,20 +55,19 @@ class _CallSession:
         self.box.kill()
         proc = self.box.proc
         try:
-            proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001
-            pass
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.lost = "the sandbox did not stop the run"
+            proc.zygote.destroy()
+        if not self.box.started_ok():
+            return _SessionError("SE", proc.lost)
         stderr = b""
         try:
             stderr = proc.stderr.read(self.limits.output_bytes) or b""
         except (OSError, ValueError):
             pass
-        if not self.box.started_ok():
-            return _SessionError("SE", "sandbox did not start: " + stderr.decode(errors="replace")[-300:])
         result = ExecResult(proc.returncode, -proc.returncode if proc.returncode and proc.returncode < 0 else None,
                             b"", stderr, time.monotonic() - self.box.started)
-        if proc.returncode and proc.returncode > 128:
-            result.signal = proc.returncode - 128
         failure = _classify(result, self.limits)
         return _SessionError(*(failure or ("RE", "the program exited before answering")))
 

@@ -1,0 +1,249 @@
+"""Runs INSIDE the sandbox as its PID 1: ``python -I -S /sbx/zygote.py CTL_FD``.
+
+A warm interpreter that forks one child per run, so a run costs a ``fork`` instead of a new
+bubblewrap sandbox and a new interpreter. The trusted judge sends each run over the control
+socket (``CTL_FD``): the files to place in ``/tmp``, the rlimits, what to run (a Python script
+of ``/tmp`` in the forked interpreter, or an ``argv`` to ``execve``), and the run's
+stdin/stdout/stderr pipes as file descriptors. The zygote answers ``{"pid"}`` once the child
+exists and ``{"status"}`` once it is gone, and kills the run when the judge sends ``{"op":
+"kill"}`` (deadline, output cap).
+
+Why a run cannot reach the zygote or the next run:
+- the zygote is PID 1 of the sandbox's PID namespace: signals from inside it (``kill(1)``,
+  ``kill(-1)``) do not reach it, and every orphan is reparented to it;
+- it is not dumpable (``PR_SET_DUMPABLE 0``) and every capability is dropped, so no process of
+  the sandbox can ``ptrace`` it or open its ``/proc/1/mem`` or ``/proc/1/fd``; children close
+  the control socket before running anything;
+- after each run it SIGKILLs every other process of the namespace (double-forked daemons
+  included) and reaps them, empties ``/tmp`` and ``/dev/shm`` and removes System V IPC
+  objects; ``/`` and ``/dev`` are read-only mounts. Anything it cannot restore marks it
+  ``tainted`` and the judge replaces it;
+- each child is a fresh fork of an interpreter that never ran untrusted code, with a new
+  ``__main__`` module.
+Runs in one zygote do share the network namespace (no interfaces but a down loopback), the
+interpreter's hash seed and the IPC namespace's POSIX message queues.
+
+Protocol: frames of a 4-byte big-endian length + ``marshal`` data; a run's three descriptors
+arrive with one marker byte just before its frame. Standard library only.
+"""
+
+import builtins
+import ctypes
+import marshal
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+import types
+
+# Modules many candidates import, loaded once here instead of once per run (not ``random``:
+# forked children would share its seed).
+PRELOAD = ("bisect", "collections", "functools", "heapq", "itertools", "math", "re", "string", "typing")
+LIMITS = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
+          resource.RLIMIT_NOFILE, resource.RLIMIT_CORE)
+PR_SET_DUMPABLE = 4
+IPC_RMID = 0
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _exit(code=None):
+    raise SystemExit(code)
+
+
+def _read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def receive(sock):
+    head = _read_exact(sock, 4)
+    body = None if head is None else _read_exact(sock, int.from_bytes(head, "big"))
+    return None if body is None else marshal.loads(body)
+
+
+def send(sock, obj):
+    body = marshal.dumps(obj)
+    sock.sendall(len(body).to_bytes(4, "big") + body)
+
+
+def _wipe(top):
+    """Remove everything under ``top`` (which the run may have made unreadable); True when empty."""
+    stack = [top]
+    dirs = []
+    while stack:
+        path = stack.pop()
+        try:
+            os.chmod(path, 0o700)
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        dirs.append(path)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+    for path in reversed(dirs[1:]):
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
+    try:
+        return not os.listdir(top)
+    except OSError:
+        return False
+
+
+def _remove_sysv_ipc():
+    for kind, call in (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl")):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                ids = [int(line.split()[1]) for line in fh.readlines()[1:] if line.strip()]
+        except (OSError, ValueError, IndexError):
+            continue
+        for ipc_id in ids:
+            if call == "semctl":
+                _libc.semctl(ipc_id, 0, IPC_RMID)
+            else:
+                _libc[call](ipc_id, IPC_RMID, None)
+
+
+def _kill_all():
+    """SIGKILL every other process of the namespace and reap them all (they are our children now)."""
+    while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+
+
+def _clean():
+    """Back to the state before the run; False when something could not be restored."""
+    _kill_all()
+    clean = _wipe("/tmp") and _wipe("/dev/shm")
+    _remove_sysv_ipc()
+    return clean
+
+
+def _place_files(files):
+    for name, (content, mode) in files.items():
+        fd = os.open("/tmp/" + name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, int(mode, 8))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+
+
+def _wait_run(ctl, pid):
+    """Wait for the child, killing the run when the judge asks; its raw wait status."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            ready, _, _ = select.select([ctl, pidfd], [], [])
+            if pidfd in ready:
+                return os.waitpid(pid, 0)[1]
+            message = receive(ctl)
+            if message is None:  # the judge is gone
+                _kill_all()
+                os._exit(0)
+            if message.get("op") == "kill":
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    finally:
+        os.close(pidfd)
+
+
+def _child(job, fds):
+    """In the forked child: become the run (exec'd, or returned to the top level to run Python)."""
+    os.setsid()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    os.closerange(3, 1 << 16)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    for res, value in zip(LIMITS, job["rlimits"], strict=True):
+        resource.setrlimit(res, (value, value))
+    if job.get("argv"):
+        argv = job["argv"]
+        path = argv[0]
+        if "/" not in path:
+            path = next((d + "/" + path for d in ("/usr/bin", "/bin") if os.access(d + "/" + path, os.X_OK)), path)
+        try:
+            os.execve(path, argv, dict(os.environ))
+        except OSError as exc:
+            os.write(2, f"cannot run {argv[0]}: {exc}\n".encode())
+        os._exit(127)
+    return job
+
+
+def serve(ctl):
+    """The zygote's loop; returns only in a forked child, with the Python job it must run."""
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    send(ctl, {"ready": os.getpid()})
+    while True:
+        try:
+            _, fds, _, _ = socket.recv_fds(ctl, 1, 3)
+        except OSError:
+            os._exit(0)
+        job = receive(ctl)
+        if job is None or len(fds) != 3:
+            os._exit(0)
+        try:
+            _place_files(job["files"])
+            pid = os.fork()
+        except OSError as exc:
+            for fd in fds:
+                os.close(fd)
+            send(ctl, {"error": f"{type(exc).__name__}: {exc}", "tainted": not _clean()})
+            continue
+        if pid == 0:
+            ctl.close()
+            return _child(job, fds)
+        for fd in fds:
+            os.close(fd)
+        send(ctl, {"pid": pid})
+        status = _wait_run(ctl, pid)
+        send(ctl, {"status": status, "tainted": not _clean()})
+
+
+def main():
+    sys.path.append("/usr/lib/python3/dist-packages")  # what -S leaves out (numpy)
+    builtins.exit = builtins.quit = _exit
+    for name in PRELOAD:
+        __import__(name)
+    os.chdir("/tmp")
+    ctl = socket.socket(fileno=int(sys.argv[1]))
+    os.closerange(3, ctl.fileno())
+    os.closerange(ctl.fileno() + 1, 1 << 16)
+    job = serve(ctl)
+    return job["script"], job["args"]
+
+
+_script, _args = main()
+# From here on this is a forked child: the candidate's process. Run the script as __main__ in a
+# fresh module; exceptions, SystemExit, atexit and stdout flushing behave as in ``python script``.
+sys.argv = [_script, *_args]
+_module = types.ModuleType("__main__")
+_module.__file__ = "/tmp/" + _script
+_module.__builtins__ = builtins
+sys.modules["__main__"] = _module
+with open(_script, encoding="utf-8", errors="replace") as _fh:
+    _source = _fh.read()
+exec(compile(_source, _script, "exec"), _module.__dict__)
