@@ -73,3 +73,37 @@ def test_grader_cases_agree_at_least_as_well_as_math_verify_defaults(shared_data
         print(f"\n[grader cases] verify agrees with expected on {ours_ok}/{len(rows)}; "
               f"math-verify defaults on {base_ok}/{len(rows)}")
     assert ours_ok >= base_ok
+
+
+def test_two_stage_latex_parsing_gives_the_same_results_as_plain_ll(shared_data):
+    """SLL-first parsing (verifiers/math/two_stage.py) must not change a single parse."""
+    import sympy
+    from latex2sympy2_extended.latex2sympy2 import latex2sympy
+
+    from verifiers.math import two_stage
+    from verifiers.math.equivalence import _WARMUP
+
+    texts = list(_WARMUP) + ["\\frac{1}{", "x = = 2", "\\sqrt", "(1, 2]", "a, b; c", "\\begin{pmatrix}1"]
+    for row in read_jsonl(shared_data / "grader/math_verify_cases.jsonl")[:120]:
+        texts += [row["gold"].strip("$"), row["pred"].strip("$")[-200:]]
+
+    def parse_all() -> list[str]:
+        out = []
+        for text in texts:
+            try:
+                out.append(sympy.srepr(latex2sympy(text)))
+            except Exception as exc:  # noqa: BLE001 - a failure must fail the same way
+                out.append(f"error {type(exc).__name__}")
+        return out
+
+    was_enabled = "original" in two_stage._state
+    try:
+        two_stage.disable()
+        plain = parse_all()
+        assert two_stage.enable()
+        fast = parse_all()
+    finally:
+        if not was_enabled:
+            two_stage.disable()
+    assert sum(not p.startswith("error") for p in plain) > len(texts) // 2  # the corpus mostly parses
+    assert fast == plain

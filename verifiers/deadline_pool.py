@@ -59,6 +59,11 @@ def _worker_loop(inbox: Connection, outbox: Connection, fn) -> None:
             return
         if chunk is None:
             return
+        if chunk == "clear_caches":
+            clear = getattr(sys.modules.get(fn.__module__), "clear_caches", None)
+            if clear is not None:
+                clear()
+            continue
         for index, item in chunk:
             try:
                 out = ("ok", fn(item))
@@ -202,8 +207,11 @@ class DeadlinePool:
         while len(self._workers) < self.size:
             self._workers.append(self._spawn())
         queue: deque = deque()
-        for start in range(0, n, chunk_size):
-            queue.append([(i, items[i]) for i in range(start, min(n, start + chunk_size))])
+        start = 0
+        while start < n:  # chunks shrink towards the end so that no worker is left with a long tail
+            size = max(1, min(chunk_size, (n - start) // (2 * self.size)))
+            queue.append([(i, items[i]) for i in range(start, min(n, start + size))])
+            start += size
         remaining = n
         while remaining:
             now = time.monotonic()
@@ -249,6 +257,15 @@ class DeadlinePool:
                     raise RuntimeError(f"verifier worker for {self.fn_ref} did not start "
                                        f"within {_START_TIMEOUT_S:.0f}s")
         return results
+
+    def clear_caches(self) -> None:
+        """Have every live worker call its task module's ``clear_caches()`` before its next chunk
+        (per-item memos go; warm parser tables stay). For like-for-like benchmarks."""
+        for w in self._workers:
+            try:
+                w.inbox.send("clear_caches")
+            except OSError:
+                pass
 
     def close(self) -> None:
         for w in self._workers:

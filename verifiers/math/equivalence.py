@@ -15,9 +15,15 @@ import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 from math_verify import verify as mv_verify
 
+from verifiers.math import two_stage
+
 logging.getLogger("math_verify").setLevel(logging.ERROR)
+two_stage.enable()  # same parses, about 2.7x faster (see two_stage.py)
 
 _CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
+# The same extraction for text without "\boxed{": math-verify's boxed patterns need that literal
+# to match, so dropping them changes no result and skips their scan (one of the two slowest).
+_CONFIG_UNBOXED = (LatexExtractionConfig(boxed_match_priority=-1), ExprExtractionConfig())
 _DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
 _NUMBER_TEXT = re.compile(r"[-+]?[\d\s.,]+%?")
 
@@ -25,7 +31,8 @@ _NUMBER_TEXT = re.compile(r"[-+]?[\d\s.,]+%?")
 def _parse(text: str, fallback: str = "first_match") -> list:
     # Timeouts are disabled: the pool kills the whole worker instead (works in any thread,
     # and also when sympy is stuck in C code).
-    return parse(text, extraction_config=_CONFIG, fallback_mode=fallback, parsing_timeout=None)
+    config = _CONFIG if "\\boxed{" in text else _CONFIG_UNBOXED
+    return parse(text, extraction_config=config, fallback_mode=fallback, parsing_timeout=None)
 
 
 @lru_cache(maxsize=4096)
@@ -134,9 +141,19 @@ _WARMUP = (
 )
 
 
+def clear_caches() -> None:
+    """Forget every parsed answer (this module's memos and math-verify's), keeping the parser's
+    prediction tables: a worker then costs what a warm but fresh math-verify loop costs."""
+    import math_verify.parser
+
+    parse_gold.cache_clear()
+    _parse_pred.cache_clear()
+    math_verify.parser.parse_latex_cached.cache_clear()
+    math_verify.parser.parse_expr_cached.cache_clear()
+
+
 def warmup() -> None:
     """Build the LaTeX parser's tables once in the fork server, so every worker starts warm."""
     for text in _WARMUP:
         check(("\\boxed{" + text + "}", "1"))
-    parse_gold.cache_clear()
-    _parse_pred.cache_clear()
+    clear_caches()  # workers inherit the tables, not the parsed warm-up answers
