@@ -361,6 +361,13 @@ out["after"] = uid_procs(uid)
 out["same_zygote"] = list(sandbox._local.idle.values()) == [zygote]
 v = judge(a["observe"], {"inputs": [""], "outputs": [a["observe_expected"]]}, limits=lim)
 out["observe"] = v.reason if v.reason == "AC" else v.detail
+box = sandbox.Sandbox(python=("solution.py",), files={"solution.py": b"print(2)"}, limits=lim)
+box.proc.stdin.close()
+box.proc.wait(5)
+box.proc.zygote.send({"op": "kill"})  # a kill that crosses the run's end must not upset the zygote
+box.close()
+out["late_kill"] = [judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason,
+                    list(sandbox._local.idle.values()) == [zygote]]
 os.kill(zygote.proc.pid, 9)  # the sandbox dies between runs: the next run gets a fresh one
 time.sleep(0.2)
 out["after_kill"] = judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason
@@ -423,5 +430,6 @@ def test_a_run_cannot_reach_the_zygote_or_the_next_run():
     assert len(r["before"]) == 2 and r["after"] == r["before"] and r["same_zygote"]
     # the next run sees a clean /tmp, /dev/shm, no leftover process or IPC object
     assert r["observe"] == "AC"
+    assert r["late_kill"] == ["AC", True]
     assert r["after_kill"] == "AC"
     assert r["died_during_run"] == ["SE", None]

@@ -282,7 +282,7 @@ class _Zygote:
                "script": python[0] if python else None, "args": list(python[1:]) if python else []}
         try:
             try:
-                socket.send_fds(self.ctl, [b"\0"], [fds[0][0], fds[1][1], fds[2][1]])
+                socket.send_fds(self.ctl, [b"R"], [fds[0][0], fds[1][1], fds[2][1]])
             except OSError as exc:
                 self.broken = True
                 raise SandboxLost(f"the sandbox is gone: {exc}") from None

@@ -24,7 +24,7 @@ Runs in one zygote do share the network namespace (no interfaces but a down loop
 interpreter's hash seed and the IPC namespace's POSIX message queues.
 
 Protocol: frames of a 4-byte big-endian length + ``marshal`` data; a run's three descriptors
-arrive with one marker byte just before its frame. Standard library only.
+arrive with one marker byte (``R``) just before its frame. Standard library only.
 """
 
 import builtins
@@ -199,9 +199,18 @@ def serve(ctl):
     send(ctl, {"ready": os.getpid()})
     while True:
         try:
-            _, fds, _, _ = socket.recv_fds(ctl, 1, 3)
+            marker, fds, _, _ = socket.recv_fds(ctl, 1, 3)
         except OSError:
             os._exit(0)
+        if not marker:
+            os._exit(0)
+        if marker != b"R":  # a kill that crossed the previous run's status: drop the frame
+            for fd in fds:
+                os.close(fd)
+            rest = _read_exact(ctl, 3)
+            if rest is None or _read_exact(ctl, int.from_bytes(marker + rest, "big")) is None:
+                os._exit(0)
+            continue
         job = receive(ctl)
         if job is None or len(fds) != 3:
             os._exit(0)
