@@ -95,12 +95,11 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
             return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0)
         if compiled.returncode != 0 or not compiled.stdout:
             return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
-        files, argv = {"a.out": (compiled.stdout, "0755")}, ["./a.out"]
+        files, argv, python = {"a.out": (compiled.stdout, "0755")}, ["./a.out"], None
     else:
-        files, argv = python_files(code), None
+        files, argv, python = python_files(code), None, ("solution.py",)
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
-        result = run(argv, python=None if argv else ("solution.py",), files=files, stdin=stdin.encode(),
-                     limits=limits)
+        result = run(argv, python=python, files=files, stdin=stdin.encode(), limits=limits)
         failure = _classify(result, limits)
         if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
             failure = ("CE", failure[1])

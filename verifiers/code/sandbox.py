@@ -127,14 +127,17 @@ class Limits:
 
 @dataclass
 class ExecResult:
-    returncode: int | None
-    signal: int | None
+    returncode: int | None  # negative: killed by that signal (as in ``subprocess``)
     stdout: bytes
     stderr: bytes
     wall_s: float
     timed_out: bool = False
     output_exceeded: bool = False
     sandbox_error: str | None = None  # the sandbox itself failed (never the program's fault)
+
+    @property
+    def signal(self) -> int | None:
+        return -self.returncode if self.returncode is not None and self.returncode < 0 else None
 
 
 @lru_cache(maxsize=1)
@@ -176,8 +179,8 @@ def _release_slot(slot: int) -> None:
     _slots.release()
 
 
-def _bwrap_argv(limits: Limits, zygote_fd: int) -> list[str]:
-    size = str(limits.tmp_mb << 20)
+def _bwrap_argv(tmp_mb: int, zygote_fd: int) -> list[str]:
+    size = str(tmp_mb << 20)
     return ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--as-pid-1", "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
             "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
@@ -214,7 +217,7 @@ class _Zygote:
         with tempfile.TemporaryFile() as source:
             source.write(_zygote_source())
             source.seek(0)
-            argv = _bwrap_argv(Limits(tmp_mb=tmp_mb), source.fileno()) + [
+            argv = _bwrap_argv(tmp_mb, source.fileno()) + [
                 python, "-I", "-S", "/sbx/zygote.py", str(inside.fileno())]
             uid = _uid_base() + self._slot
             try:
@@ -277,31 +280,32 @@ class _Zygote:
 
     def start(self, files: dict[str, tuple[bytes, str]], limits: Limits, argv: list[str] | None,
               python: tuple[str, ...] | None) -> _Run:
-        fds = [os.pipe(), os.pipe(), os.pipe()]  # stdin, stdout, stderr
+        (stdin_r, stdin_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+        run = _Run(self, stdin_w, out_r, err_r)
         job = {"files": files, "rlimits": _rlimits(limits), "argv": argv,
                "script": python[0] if python else None, "args": list(python[1:]) if python else []}
+        self.runs += 1
         try:
             try:
-                socket.send_fds(self.ctl, [b"R"], [fds[0][0], fds[1][1], fds[2][1]])
+                socket.send_fds(self.ctl, [b"R"], [stdin_r, out_w, err_w])
             except OSError as exc:
                 self.broken = True
                 raise SandboxLost(f"the sandbox is gone: {exc}") from None
+            finally:
+                for fd in (stdin_r, out_w, err_w):
+                    os.close(fd)
             self.send(job)
-        finally:
-            for fd in (fds[0][0], fds[1][1], fds[2][1]):
-                os.close(fd)
-        run = _Run(self, fds[0][1], fds[1][0], fds[2][0])
-        self.runs += 1
-        try:
-            reply = self.receive(timeout=30)
-        except (TimeoutError, SandboxLost) as exc:
+            try:
+                reply = self.receive(timeout=30)
+            except TimeoutError:
+                self.broken = True
+                raise SandboxLost("the sandbox did not start the run in 30s") from None
+            if "pid" not in reply:
+                self.broken = self.broken or bool(reply.get("tainted"))
+                raise SandboxLost(f"the sandbox could not start the run: {reply.get('error')}")
+        except SandboxLost:
             run.close_pipes()
-            self.broken = True
-            raise SandboxLost(f"the sandbox did not start the run: {exc or 'timed out'}") from None
-        if "pid" not in reply:
-            run.close_pipes()
-            self.broken = self.broken or bool(reply.get("tainted"))
-            raise SandboxLost(f"the sandbox could not start the run: {reply.get('error')}")
+            raise
         run.pid = reply["pid"]
         return run
 
@@ -368,6 +372,16 @@ class _Run:
         except SandboxLost:
             self.zygote.destroy()
 
+    def stop(self) -> None:
+        """Kill the run and wait until the zygote confirms; a zygote that does not is destroyed
+        (which ends the run with it) and the run counts as lost."""
+        self.kill()
+        try:
+            self.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.lost = "the sandbox did not stop the run"
+            self.zygote.destroy()
+
     def close_pipes(self) -> None:
         for stream in (self.stdin, self.stdout, self.stderr):
             try:
@@ -389,6 +403,8 @@ def _zygote_for(limits: Limits) -> _Zygote:
         return zygote
     if zygote is not None:
         zygote.destroy()
+    if shutil.which("bwrap") is None:  # looked up per sandbox start, not per run
+        raise SandboxLost("bubblewrap (bwrap) is not installed")
     return _Zygote(limits.python, limits.tmp_mb)
 
 
@@ -424,9 +440,6 @@ class Sandbox:
         self.error: str | None = None
         self._zygote: _Zygote | None = None
         self.started = time.monotonic()
-        if shutil.which("bwrap") is None:
-            self.error = "bubblewrap (bwrap) is not installed"
-            return
         placed = {name: data if isinstance(data, tuple) else (data, "0644") for name, data in (files or {}).items()}
         try:
             self._zygote = _zygote_for(self.limits)
@@ -446,14 +459,8 @@ class Sandbox:
     def close(self) -> None:
         if self.proc is not None:
             if not self.proc.finished():
-                self.proc.kill()
-                try:
-                    self.proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self._zygote.broken = True
+                self.proc.stop()
             self.proc.close_pipes()
-            if not self.proc.finished():
-                self._zygote.broken = True
             self.proc = None
         if self._zygote is not None:
             _put_back(self._zygote)
@@ -468,7 +475,7 @@ def run(argv: list[str] | None = None, *, python: tuple[str, ...] | None = None,
     box = Sandbox(argv, python=python, files=files, limits=limits)
     try:
         if box.error:
-            return ExecResult(None, None, b"", b"", 0.0, sandbox_error=box.error)
+            return ExecResult(None, b"", b"", 0.0, sandbox_error=box.error)
         result = _communicate(box.proc, stdin, box.limits, box.started)
         if not box.started_ok():
             result.sandbox_error = box.proc.lost
@@ -514,18 +521,11 @@ def _communicate(proc: _Run, stdin: bytes, limits: Limits, t0: float) -> ExecRes
         proc.wait(timeout=limits.wall_s)
     except subprocess.TimeoutExpired:
         timed_out = True
-        proc.kill()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.lost = "the sandbox did not stop the run after its deadline"
-            proc.zygote.destroy()
+        proc.stop()
     for t in threads:
         t.join(timeout=5)
     wall = time.monotonic() - t0
-    code = proc.returncode
-    sig = -code if code is not None and code < 0 else None
-    return ExecResult(code, sig, bytes(out), bytes(err), wall, timed_out=timed_out,
+    return ExecResult(proc.returncode, bytes(out), bytes(err), wall, timed_out=timed_out,
                       output_exceeded=state["exceeded"])
 
 

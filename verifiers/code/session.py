@@ -7,7 +7,6 @@ import marshal
 import os
 import secrets
 import select
-import subprocess
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -52,13 +51,8 @@ class _CallSession:
         self.seen = 0
 
     def _fail_reason(self) -> _SessionError:
-        self.box.kill()
         proc = self.box.proc
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.lost = "the sandbox did not stop the run"
-            proc.zygote.destroy()
+        proc.stop()
         if not self.box.started_ok():
             return _SessionError("SE", proc.lost)
         stderr = b""
@@ -66,8 +60,7 @@ class _CallSession:
             stderr = proc.stderr.read(self.limits.output_bytes) or b""
         except (OSError, ValueError):
             pass
-        result = ExecResult(proc.returncode, -proc.returncode if proc.returncode and proc.returncode < 0 else None,
-                            b"", stderr, time.monotonic() - self.box.started)
+        result = ExecResult(proc.returncode, b"", stderr, time.monotonic() - self.box.started)
         failure = _classify(result, self.limits)
         return _SessionError(*(failure or ("RE", "the program exited before answering")))
 

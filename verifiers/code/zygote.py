@@ -182,11 +182,8 @@ def _child(job, fds):
         resource.setrlimit(res, (value, value))
     if job.get("argv"):
         argv = job["argv"]
-        path = argv[0]
-        if "/" not in path:
-            path = next((d + "/" + path for d in ("/usr/bin", "/bin") if os.access(d + "/" + path, os.X_OK)), path)
         try:
-            os.execve(path, argv, dict(os.environ))
+            os.execvpe(argv[0], argv, os.environ)  # PATH from the sandbox's clean environment
         except OSError as exc:
             os.write(2, f"cannot run {argv[0]}: {exc}\n".encode())
         os._exit(127)

@@ -11,6 +11,7 @@ import logging
 import re
 from functools import lru_cache
 
+import math_verify.parser
 import sympy
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
 from math_verify import verify as mv_verify
@@ -144,8 +145,6 @@ _WARMUP = (
 def clear_caches() -> None:
     """Forget every parsed answer (this module's memos and math-verify's), keeping the parser's
     prediction tables: a worker then costs what a warm but fresh math-verify loop costs."""
-    import math_verify.parser
-
     parse_gold.cache_clear()
     _parse_pred.cache_clear()
     math_verify.parser.parse_latex_cached.cache_clear()
