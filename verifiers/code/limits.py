@@ -1,0 +1,18 @@
+"""What one sandboxed run may use: wall and CPU time, memory, processes, files, output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_s: float = 10.0  # per run
+    cpu_s: int = 10
+    memory_mb: int = 1024  # address space
+    processes: int = 64  # processes + threads of one run
+    file_mb: int = 16  # largest file it may write
+    open_files: int = 64
+    output_bytes: int = 4 << 20  # stdout and stderr, each
+    tmp_mb: int = 64  # size of the private /tmp
+    python: str = "/usr/bin/python3"

@@ -1,0 +1,266 @@
+"""The judge's side of a zygote: one warm bubblewrap sandbox per worker thread, and its runs.
+
+``_Zygote`` starts bubblewrap with ``zygote.py`` as PID 1 and speaks its control-socket protocol;
+``_Run`` is one run inside it; each thread keeps its idle zygotes for reuse (``_zygote_for``,
+``_put_back``). ``SandboxLost`` is an infrastructure failure, never the program's fault.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+
+from verifiers.code.bwrap import _bwrap_argv
+from verifiers.code.limits import Limits
+from verifiers.code.uid_slots import _acquire_slot, _release_slot, _uid_base
+
+
+class SandboxLost(Exception):
+    """The zygote stopped answering or died: an infrastructure failure, never the program's fault."""
+
+
+class _Zygote:
+    """One bubblewrap sandbox holding a warm interpreter (``zygote.py``) that forks each run.
+
+    It runs as one slot's unprivileged uid for its whole life and serves one run at a time.
+    """
+
+    MAX_RUNS = 1000  # replaced after this many runs, to bound whatever a run could leave behind
+
+    def __init__(self, python: str, tmp_mb: int):
+        self.key = (python, tmp_mb)
+        self.owner = os.getpid()
+        self.runs = 0
+        self.broken = False
+        self.proc: subprocess.Popen | None = None
+        self._buffer = b""
+        self._slot = _acquire_slot()
+        ctl, inside = socket.socketpair()
+        self.ctl = ctl
+        with tempfile.TemporaryFile() as source:
+            source.write(_zygote_source())
+            source.seek(0)
+            argv = _bwrap_argv(tmp_mb, source.fileno()) + [
+                python, "-I", "-S", "/sbx/zygote.py", str(inside.fileno())]
+            uid = _uid_base() + self._slot
+            try:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.PIPE, pass_fds=(source.fileno(), inside.fileno()),
+                                             user=uid, group=uid, extra_groups=[], start_new_session=True,
+                                             env={"PATH": "/usr/bin:/bin"})  # bwrap's own init is visible inside
+            except OSError as exc:
+                self.destroy()
+                raise SandboxLost(f"cannot start bwrap: {exc}") from None
+            finally:
+                inside.close()
+        try:
+            self.receive(timeout=30)
+        except (SandboxLost, TimeoutError) as exc:
+            self.destroy()
+            raise SandboxLost(f"sandbox did not start: {exc}") from None
+
+    def usable(self) -> bool:
+        return not self.broken and self.proc is not None and self.proc.poll() is None and self.runs < self.MAX_RUNS
+
+    def send(self, obj: dict) -> None:
+        body = marshal.dumps(obj)
+        try:
+            self.ctl.sendall(len(body).to_bytes(4, "big") + body)
+        except OSError as exc:
+            self.broken = True
+            raise SandboxLost(f"the sandbox is gone: {exc}") from None
+
+    def receive(self, timeout: float | None) -> dict:
+        """The next message; ``TimeoutError`` when none came in time, ``SandboxLost`` when it died."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if len(self._buffer) >= 4:
+                size = int.from_bytes(self._buffer[:4], "big")
+                if len(self._buffer) >= 4 + size:
+                    body, self._buffer = self._buffer[4:4 + size], self._buffer[4 + size:]
+                    return marshal.loads(body)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.ctl], [], [], remaining)
+            if not ready:
+                raise TimeoutError
+            try:
+                chunk = self.ctl.recv(1 << 16)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self.broken = True
+                raise SandboxLost(self._stderr_tail() or "the sandbox exited")
+            self._buffer += chunk
+
+    def _stderr_tail(self) -> str:
+        if self.proc is None or self.proc.stderr is None:
+            return ""
+        try:
+            self.proc.wait(timeout=2)
+            return self.proc.stderr.read(1 << 16).decode(errors="replace").strip()[-300:]
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            return ""
+
+    def start(self, files: dict[str, tuple[bytes, str]], limits: Limits, argv: list[str] | None,
+              python: tuple[str, ...] | None) -> _Run:
+        (stdin_r, stdin_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
+        run = _Run(self, stdin_w, out_r, err_r)
+        job = {"files": files, "rlimits": _rlimits(limits), "argv": argv,
+               "script": python[0] if python else None, "args": list(python[1:]) if python else []}
+        self.runs += 1
+        try:
+            try:
+                socket.send_fds(self.ctl, [b"R"], [stdin_r, out_w, err_w])
+            except OSError as exc:
+                self.broken = True
+                raise SandboxLost(f"the sandbox is gone: {exc}") from None
+            finally:
+                for fd in (stdin_r, out_w, err_w):
+                    os.close(fd)
+            self.send(job)
+            try:
+                reply = self.receive(timeout=30)
+            except TimeoutError:
+                self.broken = True
+                raise SandboxLost("the sandbox did not start the run in 30s") from None
+            if "pid" not in reply:
+                self.broken = self.broken or bool(reply.get("tainted"))
+                raise SandboxLost(f"the sandbox could not start the run: {reply.get('error')}")
+        except SandboxLost:
+            run.close_pipes()
+            raise
+        run.pid = reply["pid"]
+        return run
+
+    def destroy(self) -> None:
+        self.broken = True
+        if os.getpid() != self.owner:  # a forked copy of the object: the sandbox is the parent's
+            self.proc = self._slot = None
+        if self.proc is not None:
+            _kill(self.proc)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+        self.ctl.close()
+        if self._slot is not None:
+            _release_slot(self._slot)
+            self._slot = None
+
+    def __del__(self):  # a worker thread ended: its zygotes go with it
+        try:
+            self.destroy()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+class _Run:
+    """One run inside a zygote, shaped like the parts of ``subprocess.Popen`` the judge uses."""
+
+    def __init__(self, zygote: _Zygote, stdin_fd: int, stdout_fd: int, stderr_fd: int):
+        self.zygote = zygote
+        self.pid: int | None = None
+        self.returncode: int | None = None
+        self.lost: str | None = None  # why the sandbox failed during the run
+        self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 - closed by close_pipes
+        self.stdout = open(stdout_fd, "rb")  # noqa: SIM115
+        self.stderr = open(stderr_fd, "rb")  # noqa: SIM115
+
+    def finished(self) -> bool:
+        return self.returncode is not None or self.lost is not None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self.finished():
+            return self.returncode
+        try:
+            message = self.zygote.receive(timeout)
+        except TimeoutError:
+            raise subprocess.TimeoutExpired("sandboxed run", timeout) from None
+        except SandboxLost as exc:
+            self.lost = f"the sandbox died during the run: {exc}"
+            return None
+        self.returncode = os.waitstatus_to_exitcode(message["status"])
+        if message.get("tainted"):
+            self.zygote.broken = True
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.finished():
+            return
+        try:
+            self.zygote.send({"op": "kill"})
+        except SandboxLost:
+            self.zygote.destroy()
+
+    def stop(self) -> None:
+        """Kill the run and wait until the zygote confirms; a zygote that does not is destroyed
+        (which ends the run with it) and the run counts as lost."""
+        self.kill()
+        try:
+            self.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.lost = "the sandbox did not stop the run"
+            self.zygote.destroy()
+
+    def close_pipes(self) -> None:
+        for stream in (self.stdin, self.stdout, self.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+_local = threading.local()
+
+
+def _zygote_for(limits: Limits) -> _Zygote:
+    """The calling thread's idle zygote for these limits (started on first use)."""
+    if _local.__dict__.get("pid") != os.getpid():  # first use in this thread, or in a forked child
+        _local.__dict__.update(pid=os.getpid(), idle={})
+    idle = _local.idle
+    zygote = idle.pop((limits.python, limits.tmp_mb), None)
+    if zygote is not None and zygote.usable():
+        return zygote
+    if zygote is not None:
+        zygote.destroy()
+    if shutil.which("bwrap") is None:  # looked up per sandbox start, not per run
+        raise SandboxLost("bubblewrap (bwrap) is not installed")
+    return _Zygote(limits.python, limits.tmp_mb)
+
+
+def _put_back(zygote: _Zygote) -> None:
+    idle = _local.__dict__.get("idle", {})
+    if zygote.usable() and zygote.key not in idle and zygote.owner == os.getpid():
+        idle[zygote.key] = zygote
+    else:
+        zygote.destroy()
+
+
+@lru_cache(maxsize=1)
+def _zygote_source() -> bytes:
+    return (Path(__file__).parent / "zygote.py").read_bytes()
+
+
+def _rlimits(limits: Limits) -> list[int]:
+    """Values for zygote.LIMITS: address space, CPU, processes, file size, open files, core."""
+    return [limits.memory_mb << 20, limits.cpu_s, limits.processes, limits.file_mb << 20, limits.open_files, 0]
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
