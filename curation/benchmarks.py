@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curation.config import ConfigError, SourceConfig
+from curation.config import SourceConfig
+from curation.settings import ConfigError, looks_like_hub_id
 from curation.sources import DEMO_DIR, BadRow, iter_rows, resolve_source
 
 # name -> Hub dataset and the field holding the problem text.
@@ -27,8 +28,7 @@ def check_local_benchmark(name: str, spec: str) -> list[str]:
     path = spec.partition("#")[0]
     if path in ("demo", "default", "") or (name in KNOWN_BENCHMARKS and path == KNOWN_BENCHMARKS[name]["path"]):
         return []
-    looks_local = path.startswith((".", "/", "~")) or path.endswith((".jsonl", ".json", ".parquet", ".gz")) \
-        or path.count("/") != 1
+    looks_local = path.endswith((".jsonl", ".json", ".parquet", ".gz")) or not looks_like_hub_id(path)
     if looks_local and not Path(path).expanduser().exists():
         return [f"benchmark {name}: file not found: {path}"]
     return []

@@ -7,26 +7,16 @@ YAML sets the rest. Config problems are all reported together, one line each, ex
 from __future__ import annotations
 
 import sys
-import typing
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from curation.config import (
-    ConfigError,
-    CurateConfig,
-    build_config,
-    iter_fields,
-    leaf_type,
-    load_recipe,
-    parse_pairs,
-    recipe_path,
-    with_demo,
-)
+from curation.checks import prepare
+from curation.config import CurateConfig, iter_fields, load_recipe, with_demo
+from curation.domains import DOMAINS, get_domain
 from curation.optional import MissingExtra
-
-_CLICK_TYPES = {int: click.INT, float: click.FLOAT, str: click.STRING}
+from curation.settings import ConfigError, Flags, fail
 
 
 def _presets():
@@ -41,60 +31,18 @@ def _teachers():
     return TEACHERS
 
 
-# Options whose values come from a registry: the CLI choices are the registry's keys.
-CHOICES = {"source__preset": _presets, "teacher__backend": _teachers}
+def _config_flags() -> Flags:
+    """One click option per flagged field of ``CurateConfig`` (dest ``section__name``); options
+    whose values come from a registry take its keys as their choices."""
+    flags = Flags()
+    for section in dict.fromkeys(name for name, _ in iter_fields(CurateConfig)):
+        flags.add(type(getattr(CurateConfig(), section)), section=section,
+                  choices={"preset": _presets, "backend": _teachers})
+    return flags
 
 
-_FLAGS: dict[str, str] = {}
-_LISTS: set[str] = set()  # repeatable options that collect values (the others collect KEY=VALUE pairs)
-
-
-def config_options(func):
-    """Add one click option per flagged field of ``CurateConfig`` (dest ``section__name``)."""
-    for section, f in reversed(iter_fields(CurateConfig)):
-        flag = f.metadata.get("flag")
-        if not flag:
-            continue
-        dest = f"{section}__{f.name}"
-        _FLAGS[dest] = flag.split("/")[0]
-        hint, _ = leaf_type(type(getattr(CurateConfig(), section)), f.name)
-        kwargs: dict = {"help": f.metadata.get("help", ""), "default": None}
-        if f.metadata.get("multiple") and typing.get_origin(hint) is list:
-            _LISTS.add(dest)
-            kwargs.update(multiple=True, default=(), metavar="URL")
-        elif f.metadata.get("multiple"):
-            metavar = {"benchmarks": "NAME=PATH", "where": "FIELD=VALUE"}.get(f.name, "OURS=THEIRS")
-            kwargs.update(multiple=True, default=(), metavar=metavar)
-        elif hint is bool:
-            if "/" not in flag:
-                kwargs.update(is_flag=True, flag_value=True)
-        elif dest in CHOICES:
-            kwargs["type"] = click.Choice(sorted(CHOICES[dest]()))
-        elif typing.get_origin(hint) is None:
-            kwargs["type"] = _CLICK_TYPES.get(hint, click.STRING)
-        func = click.option(flag, dest, **kwargs)(func)
-    return func
-
-
-def overrides_from(kwargs: dict) -> tuple[dict, list[str]]:
-    overrides, problems = {}, []
-    for dest, value in kwargs.items():
-        if value is None or value == ():
-            continue
-        section, _, name = dest.partition("__")
-        if dest in _LISTS:
-            value = list(value)
-        elif isinstance(value, tuple):  # repeatable KEY=VALUE options
-            value, bad = parse_pairs(value, _FLAGS[dest])
-            problems += bad
-        overrides[f"{section}.{name}"] = value
-    return overrides, problems
-
-
-def _fail(problems: list[str]) -> typing.NoReturn:
-    for p in problems:
-        click.echo(f"curate: error: {p}", err=True)
-    sys.exit(2)
+def _fail(problems: list[str]):
+    fail("curate", problems)
 
 
 def print_funnel(report: dict, console: Console) -> None:
@@ -109,22 +57,26 @@ def print_funnel(report: dict, console: Console) -> None:
 
 
 def _domain_command(domain: str) -> click.Command:
-    @click.command(name=domain, help=f"Curate the {domain} SFT set from the recipe curation/recipes/{domain}.yaml. "
-                   "With no --source, --preset or --recipe it curates the embedded demo set (offline).")
+    shipped = get_domain(domain).recipe
+    flags = _config_flags()
+
+    @click.command(name=domain, help=f"Curate the {domain} SFT set" + (
+        f" from the recipe curation/recipes/{shipped.name}. " if shipped else ". ")
+        + "With no --source, --preset or --recipe it curates the embedded demo set (offline).")
     @click.option("--recipe", type=click.Path(dir_okay=False), default=None,
                   help=f"Recipe YAML (default: the shipped {domain} recipe).")
     @click.option("--restart", is_flag=True, help="Discard finished parts in the work folder and start over.")
     @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
     @click.option("--push-to-hub", "push_to_hub", metavar="ORG/NAME", default=None,
                   help="After curating, upload the folder to this Hub dataset repo in one commit.")
-    @config_options
+    @flags
     def command(recipe, restart, quiet, push_to_hub, **kwargs):
         from curation.pipeline import run_curation
 
         console = Console(stderr=True)
-        overrides, problems = overrides_from(kwargs)
+        overrides, problems = flags.values(kwargs)
         try:
-            data = load_recipe(recipe or recipe_path(domain))
+            data = load_recipe(recipe or shipped) if (recipe or shipped) else {}
         except ConfigError as exc:
             _fail(exc.problems + problems)
         if "source.path" in overrides and "source.preset" not in overrides and isinstance(data.get("source"), dict):
@@ -135,18 +87,18 @@ def _domain_command(domain: str) -> click.Command:
             if not quiet:
                 console.print(f"[dim]no --source/--preset/--recipe: curating the embedded {domain} demo set, "
                               f"decontaminated against the embedded demo benchmark (the recipe's own source and "
-                              f"benchmarks are used with --recipe {recipe_path(domain)})[/dim]")
+                              f"benchmarks are used with --recipe {shipped})[/dim]")
         if data.get("domain", domain) != domain:
             problems.append(f"recipe: is for domain {data.get('domain')!r}, not {domain!r}")
         data["domain"] = domain
         try:
-            cfg = build_config(data, overrides, origin=f"recipe {recipe or recipe_path(domain).name}")
+            cfg, source = prepare(data, overrides, origin=f"recipe {recipe or (shipped.name if shipped else domain)}")
         except ConfigError as exc:
             _fail(problems + exc.problems)
         if problems:
             _fail(problems)
         try:
-            report = run_curation(cfg, restart=restart, console=console, quiet=quiet)
+            report = run_curation(cfg, source=source, restart=restart, console=console, quiet=quiet)
         except ConfigError as exc:
             _fail(exc.problems)
         except MissingExtra as exc:
@@ -168,15 +120,23 @@ def _domain_command(domain: str) -> click.Command:
     return command
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class DomainGroup(click.Group):
+    """One sub-command per registered domain (looked up when the command line is read, so a
+    domain registered by the user's own code gets its ``curate NAME``), plus the fixed ones."""
+
+    def list_commands(self, ctx):
+        return [*DOMAINS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx, name):
+        if name in DOMAINS:
+            return _domain_command(name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=DomainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="branch-merge")
 def main() -> None:
     """Curate verified per-domain SFT sets from teacher traces (Branch-Merge distillation)."""
-
-
-DOMAINS = ("math", "code", "science")
-for _domain in DOMAINS:
-    main.add_command(_domain_command(_domain))
 
 
 @main.command()

@@ -1,35 +1,20 @@
-"""One typed config per curation run.
+"""The typed config of one curation run (a leaf: it imports nothing of the pipeline).
 
-A recipe YAML sets it, command-line flags override it, and ``validate`` reports every problem
-at once. The CLI flags are generated from the ``flag`` metadata of the fields below, so a
-setting is declared exactly once.
+A recipe YAML sets it, command-line flags override it (the flags are generated from the
+``flag`` metadata of the fields below, so a setting is declared exactly once), and
+``parse_config`` reports every type and range problem at once. Checks against the world
+outside the config (registries, files, the source) are ``curation.checks``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-
-class ConfigError(Exception):
-    """Raised with every problem found; ``str()`` gives one line per problem."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-def _opt(default, flag: str | None = None, help: str = "", **extra):
-    meta = {"flag": flag, "help": help, **extra}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
-    return field(default=default, metadata=meta)
+from curation.settings import ConfigError, coerce_setting, leaf_type, load_yaml, set_fields
+from curation.settings import setting as _opt
 
 
 @dataclass
@@ -41,10 +26,11 @@ class SourceConfig:
     split: str = _opt("train", "--split", "Hub dataset split.")
     fields: dict[str, str] = _opt({}, "--field", "Field mapping OURS=THEIRS, e.g. --field problem=question "
                                   "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
-                                  multiple=True)
+                                  multiple=True, metavar="OURS=THEIRS")
     limit: int | None = _opt(None, "--limit", "Read only the first N source rows.")
     where: dict[str, str] = _opt({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable; "
-                                 "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True)
+                                 "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True,
+                                 metavar="FIELD=VALUE")
 
 
 @dataclass
@@ -54,7 +40,8 @@ class TeacherConfig:
     model: str = _opt("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model: the served model name "
                       "(openai), a local path or Hub id (vllm, hf); recorded per sample.")
     base_urls: list[str] = _opt([], "--base-url", "OpenAI-compatible endpoint, e.g. http://node1:8000/v1 "
-                                "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False)
+                                "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False,
+                                metavar="URL")
     api_key_env: str = _opt("OPENAI_API_KEY", None, fingerprint=False)
     endpoint: str = _opt("chat", "--endpoint", "openai: chat (/chat/completions) or completions (/completions).")
     prompt: str | None = _opt(None, "--prompt", "Prompt template with {problem} (default: the domain's "
@@ -116,7 +103,7 @@ class DecontamConfig:
                        "similarity to a benchmark item reaches fuzzy_threshold (catches some rewordings).")
     fuzzy_threshold: float = _opt(0.5, None)
     benchmarks: dict[str, str] = _opt({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
-                                      "to the recipe's list).", multiple=True)
+                                      "to the recipe's list).", multiple=True, metavar="NAME=PATH")
     on_missing: str = _opt("error", None)  # "error": a benchmark that cannot be loaded stops the run
 
 
@@ -183,60 +170,10 @@ def iter_fields(cls) -> list[tuple[str, dataclasses.Field]]:
     return out
 
 
-def leaf_type(cls, name: str):
-    """``(type, optional)`` of a dataclass field, ``X | None`` unwrapped."""
-    hint = typing.get_type_hints(cls)[name]
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
-    return (args[0] if optional else hint), optional
-
-
-def coerce_setting(value: Any, hint, optional: bool, where: str, problems: list[str]):
-    """``value`` checked (and converted) against ``hint``; a mismatch adds one line to ``problems``."""
-    if value is None:
-        if not optional:
-            problems.append(f"{where}: must not be empty")
-        return None
-    origin = typing.get_origin(hint)
-    if origin is list:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            problems.append(f"{where}: must be a list of texts")
-            return []
-        return list(value)
-    if origin is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            problems.append(f"{where}: must be a mapping of names to names")
-            return {}
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            problems.append(f"{where}: must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"{where}: must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"{where}: must be a number, got {value!r}")
-            return value
-        return float(value)
-    if hint is str:
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
-            problems.append(f"{where}: must be text, got {value!r}")
-        return str(value)
-    return value
-
-
-def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origin: str = "recipe",
-                 check_source: bool = True) -> CurateConfig:
-    """Recipe mapping + ``{"section.name": value}`` overrides -> validated ``CurateConfig``.
-
-    Raises ``ConfigError`` listing every problem, including a source file that is not there
-    (``check_source``; Hub ids are only checked when the run loads them).
-    """
+def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
+                 origin: str = "recipe") -> tuple[CurateConfig, list[str]]:
+    """Recipe mapping + ``{"section.name": value}`` overrides -> ``(config, problems)``: every type
+    and range problem, one line each (registries, files and the source: ``curation.checks``)."""
     problems: list[str] = []
     if not isinstance(recipe, dict):
         raise ConfigError([f"{origin}: must be a mapping of sections, got {type(recipe).__name__}"])
@@ -256,59 +193,27 @@ def build_config(recipe: dict, overrides: dict[str, Any] | None = None, *, origi
         if not isinstance(value, dict):
             problems.append(f"{origin}: section '{key}' must be a mapping")
             continue
-        sub = getattr(cfg, key)
-        names = {f.name for f in dataclasses.fields(sub)}
-        for name, v in value.items():
-            if name not in names:
-                problems.append(f"{origin}: unknown key '{key}.{name}'")
-                continue
-            hint, optional = leaf_type(type(sub), name)
-            setattr(sub, name, coerce_setting(v, hint, optional, f"{origin}: {key}.{name}", problems))
+        set_fields(getattr(cfg, key), value, problems, label=lambda n, k=key: f"{origin}: {k}.{n}",
+                   unknown=lambda n, k=key: f"{origin}: unknown key '{k}.{n}'")
     for dotted, value in (overrides or {}).items():
         section, _, name = dotted.partition(".")
-        sub = getattr(cfg, section)
-        hint, optional = leaf_type(type(sub), name)
-        value = coerce_setting(value, hint, optional, f"option {dotted}", problems)
-        if typing.get_origin(hint) is dict:  # mapping options add to the recipe's mapping
-            value = {**getattr(sub, name), **(value or {})}
-        setattr(sub, name, value)
+        set_fields(getattr(cfg, section), {name: value}, problems, label=lambda n, d=dotted: f"option {d}",
+                   unknown=lambda n, d=dotted: f"option {d}: unknown setting", merge_mappings=True)
     problems.extend(validate(cfg))
-    if check_source and not any(p.startswith(("source", f"{origin}: source")) for p in problems):
-        from curation.sources import resolve_source
-
-        try:
-            resolve_source(cfg.source, cfg.domain)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-    if check_source and cfg.decontaminate.enabled:
-        from curation.benchmarks import check_local_benchmark
-
-        for name, spec in sorted(cfg.decontaminate.benchmarks.items()):
-            problems.extend(check_local_benchmark(name, spec))
-    if problems:
-        raise ConfigError(problems)
-    return cfg
+    return cfg, problems
 
 
 KEEP_WORDS = ("all", "first", "shortest")
 
 
 def validate(cfg: CurateConfig) -> list[str]:
-    """Every semantic problem with a config, one line each (types are checked while building)."""
-    from curation.sources import PRESETS
-    from curation.teachers import TEACHERS
-
+    """Every range and consistency problem with a config, one line each (types are checked while
+    building; names checked against registries in ``curation.checks``)."""
     p: list[str] = []
-    if cfg.domain not in ("math", "code", "science"):
-        p.append(f"domain: must be math, code or science, got {cfg.domain!r}")
-    if cfg.source.preset is not None and cfg.source.preset not in PRESETS:
-        p.append(f"source.preset: unknown preset {cfg.source.preset!r} (known: {', '.join(sorted(PRESETS))})")
     if cfg.source.path is None and cfg.source.preset is None:
         p.append("source: give --source or --preset")
     if isinstance(cfg.source.limit, int) and cfg.source.limit < 1:
         p.append("source.limit: must be at least 1")
-    if cfg.teacher.backend not in TEACHERS:
-        p.append(f"teacher.backend: unknown teacher {cfg.teacher.backend!r} (known: {', '.join(sorted(TEACHERS))})")
     keep = cfg.select.keep
     if isinstance(keep, str) and keep not in KEEP_WORDS and not (keep.isdigit() and int(keep) > 0):
         p.append(f"select.keep: must be all, first, shortest or a positive integer, got {keep!r}")
@@ -337,11 +242,11 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("decontaminate.fuzzy_threshold: must be between 0 and 1")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
-    p.extend(_validate_teacher(cfg.teacher))
+    p.extend(validate_teacher(cfg.teacher))
     return p
 
 
-def _validate_teacher(t: TeacherConfig) -> list[str]:
+def validate_teacher(t: TeacherConfig) -> list[str]:
     p = []
     if not (isinstance(t.temperature, float) and 0 <= t.temperature <= 5):
         p.append("teacher.temperature: must be between 0 and 5")
@@ -359,43 +264,12 @@ def _validate_teacher(t: TeacherConfig) -> list[str]:
         p.append(f"teacher.endpoint: must be chat or completions, got {t.endpoint!r}")
     if isinstance(t.prompt, str) and "{problem}" not in t.prompt:
         p.append("teacher.prompt: must contain {problem}")
-    if t.backend in ("hf", "vllm") and isinstance(t.model, str):
-        from curation.model_ref import model_ref_problem
-
-        if problem := model_ref_problem(t.model, "teacher.model"):
-            p.append(problem)
     if t.backend == "openai" and not t.base_urls:
         p.append("teacher.base_urls: --teacher openai needs at least one --base-url")
     if t.backend == "replay" and (t.rounds != 1 or t.samples != 1 or t.budget is not None):
         p.append("teacher: --samples/--rounds/--budget need a live teacher (openai, vllm, hf); replay uses the "
                  "responses stored in the source")
     return p
-
-
-def parse_pairs(items, flag: str) -> tuple[dict[str, str], list[str]]:
-    """Repeatable ``KEY=VALUE`` options -> ``({key: value}, problems)``, one problem per bad item."""
-    pairs, problems = {}, []
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip() or not val.strip():
-            problems.append(f"option {flag}: expected KEY=VALUE, got {item!r}")
-        else:
-            pairs[key.strip()] = val.strip()
-    return pairs, problems
-
-
-def load_yaml(path: str | Path, what: str = "recipe"):
-    """Read a YAML file; a missing file or bad YAML raises ``ConfigError`` with one line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"{what}: file not found: {path}"])
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError([f"{what}: {path} is not valid YAML{where}"]) from None
-    return data or {}
 
 
 def load_recipe(path: str | Path) -> dict:
@@ -413,6 +287,6 @@ def with_demo(recipe: dict) -> dict:
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
-
-def recipe_path(domain: str) -> Path:
-    return RECIPES_DIR / f"{domain}.yaml"
+__all__ = ["ConfigError", "CurateConfig", "SourceConfig", "TeacherConfig", "FilterConfig", "DedupConfig",
+           "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig", "parse_config", "validate",
+           "iter_fields", "leaf_type", "load_recipe", "with_demo", "RECIPES_DIR"]

@@ -19,7 +19,8 @@ from collections import Counter
 
 import polars as pl
 
-from curation.config import ConfigError, FilterConfig
+from curation.config import FilterConfig
+from curation.settings import ConfigError
 from curation.stages import StageResult, split_by_reason
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"

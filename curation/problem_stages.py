@@ -1,7 +1,8 @@
 """Problem-level stages, run over all problems before any teacher compute is spent.
 
-Each returns ``(drops, info)``: ``{row_index: (reason, detail)}`` for the problems it rejects and
-a small dict for the report (benchmarks checked, clusters found).
+Each takes the problems still in the run (``problem_id``, ``problem``, ``reference``,
+``row_index``) and the config, and returns a ``StageResult`` whose ``info`` holds what the
+report says of it (benchmarks checked, clusters found).
 """
 
 from __future__ import annotations
@@ -12,30 +13,38 @@ from pathlib import Path
 import polars as pl
 
 from curation.benchmarks import load_benchmark
-from curation.config import ConfigError, CurateConfig
+from curation.config import CurateConfig
 from curation.decontaminate import BenchmarkIndex, contamination
 from curation.exact_dedup import exact_duplicates
 from curation.minhash import NearDupIndex, cluster, signatures
+from curation.settings import ConfigError
+from curation.stages import StageResult, split_by_reason
 
 Drops = dict[int, tuple[str, str]]
 _REPORT_CAP = 200
 
 
-def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+def _result(stage: str, problems: pl.DataFrame, drops: Drops, info: dict) -> StageResult:
+    marks = [drops.get(i) for i in problems["row_index"].to_list()]
+    return split_by_reason(problems, stage, [m[0] if m else None for m in marks],
+                           [m[1] if m else "" for m in marks], info=info)
+
+
+def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
     if not cfg.dedup.exact or problems.height == 0:
-        return {}, {"enabled": cfg.dedup.exact}
+        return _result("exact_dedup", problems, {}, {"enabled": cfg.dedup.exact})
     dropped = exact_duplicates(problems["problem_id"].to_list(), problems["problem"].to_list(),
                                problems["row_index"].to_list())
-    return ({i: ("duplicate_problem", f"duplicate of {pid}") for i, pid in dropped.items()},
-            {"enabled": True})
+    return _result("exact_dedup", problems, {i: ("duplicate_problem", f"duplicate of {pid}")
+                                             for i, pid in dropped.items()}, {"enabled": True})
 
 
-def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
     dc = cfg.decontaminate
     info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "min_overlap": dc.min_overlap, "fuzzy": dc.fuzzy,
                   "fuzzy_threshold": dc.fuzzy_threshold if dc.fuzzy else None, "benchmarks": {}}
     if not dc.enabled:
-        return {}, info
+        return _result("decontaminate", problems, {}, info)
     loaded: dict[str, list[str]] = {}
     problems_found: list[str] = []
     for name, spec in sorted(dc.benchmarks.items()):
@@ -50,14 +59,14 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dic
     if problems_found:
         raise ConfigError(problems_found)
     if not loaded or problems.height == 0:
-        return {}, info
+        return _result("decontaminate", problems, {}, info)
     index = BenchmarkIndex(loaded, n=dc.ngram, min_overlap=dc.min_overlap,
                            fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
     details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index)
     drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
     pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))
     info["matches"] = [{"problem_id": pids[i], "match": d} for i, (_, d) in list(drops.items())[:_REPORT_CAP]]
-    return drops, info
+    return _result("decontaminate", problems, drops, info)
 
 
 def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
@@ -85,12 +94,12 @@ def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
                         d.threshold, d.num_perm, d.shingle)
 
 
-def near_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
+def near_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
     d = cfg.dedup
     info: dict = {"enabled": d.near, "threshold": d.threshold, "num_perm": d.num_perm, "shingle": d.shingle,
                   "against": d.against}
     if not d.near or problems.height == 0:
-        return {}, info
+        return _result("near_dedup", problems, {}, info)
     prior = load_prior(d.against, cfg) if d.against else None
     sigs = signatures(problems["problem"].to_list(), num_perm=d.num_perm, shingle=d.shingle)
     pids = problems["problem_id"].to_list()
@@ -108,7 +117,7 @@ def near_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> tuple[Drops, dict]:
     ordered = sorted(clusters.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     info["clusters_total"] = len(ordered)
     info["clusters"] = [{"kept": k, "dropped": v} for k, v in ordered[:_REPORT_CAP]]
-    return drops, info
+    return _result("near_dedup", problems, drops, info)
 
 
 PROBLEM_STAGES = {"exact_dedup": exact_dedup, "decontaminate": decontaminate, "near_dedup": near_dedup}

@@ -1,117 +1,122 @@
-"""Publishing: Parquet shards (train and rejected), report, recipe and dataset card."""
+"""Publishing a run: read the finished parts, write the shards, build the typed report, render the
+card. Always redone from the work folder (it is cheap), so a resumed run publishes the same
+rows as an uninterrupted one."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import shutil
-from collections.abc import Iterable
+import time
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
-import yaml
 
-from curation.teachers.samples import GENERATION_STRUCT, TEACHER_STRUCT
-from curation.workdir import atomic_write_bytes
+from curation.config import CurateConfig
+from curation.domains import get_domain
+from curation.format_filters import LengthCounter
+from curation.minhash import NearDupIndex, signatures
+from curation.problem_stages import PROBLEM_STAGES
+from curation.report import (
+    LengthReport,
+    RowCounts,
+    RunReport,
+    SourceReport,
+    VerifierReport,
+    generation_report,
+    isolation_report,
+    length_stats,
+    teacher_report,
+    versions,
+)
+from curation.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
+from curation.sources import ResolvedSource
+from curation.stages import REJECTED_SCHEMA, Funnel
+from curation.workdir import WorkDir
 
-# Published verdicts leave out the timing, so re-running a recipe gives byte-identical rows (and
-# an identical re-push is a no-op); timings are summarised in report.json instead.
-PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String})
-
-MESSAGES = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
-TRAIN_SCHEMA = {
-    "messages": MESSAGES, "id": pl.String, "problem_id": pl.String, "domain": pl.String, "source": pl.String,
-    "reference": pl.String, "verdict": PUBLISHED_VERDICT, "teacher": TEACHER_STRUCT, "generation": GENERATION_STRUCT,
-    "finish_reason": pl.String, "num_tokens": pl.Int64, "num_chars": pl.Int64,
-}
-REJECTED_SCHEMA = {
-    "stage": pl.String, "reason": pl.String, "detail": pl.String, "row_index": pl.Int64, "problem_id": pl.String,
-    "sample_id": pl.String, "source": pl.String, "problem": pl.String, "reference": pl.String,
-    "response": pl.String, "finish_reason": pl.String, "verdict": PUBLISHED_VERDICT,
-    "responses": pl.List(pl.String), "raw": pl.String,
-}
-
-
-def to_rejected(frame: pl.DataFrame) -> pl.DataFrame:
-    """Project any stage's rejected rows onto the one published rejected schema."""
-    cols = []
-    for name, dtype in REJECTED_SCHEMA.items():
-        if name == "verdict" and name in frame.columns:
-            cols.append(_published_verdict())
-        elif name in frame.columns:
-            cols.append(pl.col(name).cast(dtype))
-        else:
-            cols.append(pl.lit(None, dtype=dtype).alias(name))
-    return frame.select(cols)
+# The funnel's stages, in the order rows pass through them.
+STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 
 
-def _published_verdict() -> pl.Expr:
-    v = pl.col("verdict").struct
-    return pl.struct(v.field("passed"), v.field("reason"), v.field("detail")).alias("verdict")
+def _part(k: int) -> str:
+    return f"part-{k:05d}"
 
 
-def to_train(samples: pl.DataFrame, unit: str) -> pl.DataFrame:
-    """Kept samples -> published train rows (``messages`` + provenance columns)."""
-    if samples.height == 0:
-        return pl.DataFrame(schema=TRAIN_SCHEMA)
-    return samples.select(
-        pl.concat_list(
-            pl.struct(pl.lit("user").alias("role"), pl.col("problem").alias("content")),
-            pl.struct(pl.lit("assistant").alias("role"), pl.col("response").alias("content")),
-        ).alias("messages"),
-        pl.col("sample_id").alias("id"), "problem_id", "domain", "source", "reference", _published_verdict(),
-        "teacher", "generation", "finish_reason",
-        (pl.col("length") if unit == "tokens" else pl.lit(None, dtype=pl.Int64)).alias("num_tokens"),
-        pl.col("response").str.len_chars().cast(pl.Int64).alias("num_chars"),
-    ).cast(TRAIN_SCHEMA)
+def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int, out_dir: Path,
+            lengths: LengthCounter, started: float) -> RunReport:
+    from data_cards import render_dataset_card
+
+    funnel = Funnel(STAGES)
+    sample_parts = [work.done(f"samples/{_part(k)}") for k in range(n_parts)]
+    for k in range(n_parts):
+        funnel.merge([work.done(f"load/{_part(k)}")])
+        funnel.merge(sample_parts[k]["counts"])
+    funnel.merge([work.done(stage) for stage in PROBLEM_STAGES])
+    total_train = funnel["select"].kept
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    train_lengths: list[int] = []
+    per_source: Counter = Counter()
+    verdict_paths: Counter = Counter()
+    for part in sample_parts:
+        train_lengths.extend(part["summary"]["lengths"])
+        per_source.update(part["summary"]["per_source"])
+        verdict_paths.update(part["summary"]["decided_by"])
+
+    def train_frames():
+        for k in range(n_parts):
+            yield to_train(work.read(f"samples/{_part(k)}"), lengths.unit)
+
+    def rejected_frames():
+        yield from (work.read(f"load/{_part(k)}.rejected") for k in range(n_parts))
+        yield from (work.read(f"{stage}.rejected") for stage in PROBLEM_STAGES)
+        yield from (work.read(f"samples/{_part(k)}.rejected") for k in range(n_parts))
+
+    total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
+    train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
+                               TRAIN_SCHEMA)
+    rejected_files = write_shards(rejected_frames(), total_rejected, cfg.output.shard_rows, out_dir / "rejected",
+                                  "rejected", REJECTED_SCHEMA)
+    verify = funnel["verify"]
+    domain = get_domain(cfg.domain)
+    report = RunReport(
+        domain=cfg.domain,
+        source=SourceReport(src.name, src.kind, list(src.files), src.hub_id, src.subset, src.split, src.mapping,
+                            cfg.source.limit, dict(src.where),
+                            (work.done("load") or {}).get("skipped_by_where", 0)),
+        rows=RowCounts(funnel["load"].rows_in, total_train, total_rejected, funnel["load"].kept,
+                       funnel["generate"].rows_out or 0),
+        funnel=funnel.to_list(),
+        conservation=funnel.conserved,
+        length=LengthReport(lengths.unit, lengths.bound(cfg.filters.max_length), cfg.filters.tokenizer,
+                            length_stats(train_lengths)),
+        pass_rate=round(verify.kept / verify.rows_in, 4) if verify.rows_in else None,
+        per_source=dict(per_source.most_common()),
+        verifier=VerifierReport(cfg.domain, cfg.verify.timeout_s, cfg.verify.keep_unverified, dict(verdict_paths)),
+        teacher=teacher_report(cfg),
+        generation=generation_report([p.get("generation") for p in sample_parts]),
+        decontamination=work.done("decontaminate")["info"],
+        near_dedup=work.done("near_dedup")["info"],
+        isolation=isolation_report(cfg),
+        parts=n_parts,
+        shards={"train": train_files, "rejected": rejected_files},
+        versions=versions(),
+        wall_seconds=round(time.time() - started, 2),
+        work_dir=str(work.root),
+        card_tags=list(domain.card_tags),
+    )
+    recipe = cfg.to_dict()
+    recipe["output"].pop("out_dir", None)
+    _write_index(cfg, out_dir)
+    write_recipe(out_dir, recipe)
+    write_report(out_dir, report.to_dict())
+    render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
+    return report
 
 
-def write_shards(frames: Iterable[pl.DataFrame], total: int, shard_rows: int, folder: Path, prefix: str,
-                 schema: dict) -> list[str]:
-    """Stream frames into ``folder/prefix-0000i-of-0000N-<hash>.parquet``; always at least one shard.
-
-    The suffix is a hash of the shard's bytes: identical rows give identical names (an
-    unchanged re-run changes nothing), and changed rows give new names, which is what makes
-    ``datasets.load_dataset(folder)`` see them instead of its cached copy of the old ones.
-    """
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    n_shards = max(1, math.ceil(total / shard_rows))
-    names: list[str] = []
-    buffer: list[pl.DataFrame] = []
-    buffered = 0
-    shard = 0
-
-    def flush(frame: pl.DataFrame) -> None:
-        nonlocal shard
-        tmp = folder / f".{prefix}-{shard:05d}.tmp"
-        pq.write_table(frame.to_arrow(), tmp, compression="zstd")
-        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
-        names.append(f"{prefix}-{shard:05d}-of-{n_shards:05d}-{digest}.parquet")
-        tmp.rename(folder / names[-1])
-        shard += 1
-
-    for frame in frames:
-        buffer.append(frame)
-        buffered += frame.height
-        while buffered >= shard_rows and shard < n_shards - 1:
-            merged = pl.concat(buffer)
-            flush(merged.head(shard_rows))
-            rest = merged.slice(shard_rows)
-            buffer, buffered = [rest], rest.height
-    merged = pl.concat(buffer) if buffer else pl.DataFrame(schema=schema)
-    flush(merged if merged.height else pl.DataFrame(schema=schema))
-    if shard != n_shards:
-        raise RuntimeError(f"wrote {shard} {prefix} shards, expected {n_shards}")
-    return [f"{folder.name}/{n}" for n in names]
-
-
-def write_recipe(out_dir: Path, recipe: dict) -> None:
-    atomic_write_bytes(out_dir / "recipe.yaml", yaml.safe_dump(recipe, sort_keys=False).encode())
-
-
-def write_report(out_dir: Path, report: dict) -> None:
-    atomic_write_bytes(out_dir / "report.json", json.dumps(report, indent=2, default=str).encode())
+def _write_index(cfg: CurateConfig, out_dir: Path) -> None:
+    """Save the near-dup index of the published problems (for a later ``--dedup-against``)."""
+    d = cfg.dedup
+    rows = pl.read_parquet(out_dir / "data", columns=["problem_id", "messages"]).unique(
+        "problem_id", keep="first", maintain_order=True)
+    texts = [m[0]["content"] for m in rows["messages"].to_list()]
+    sigs = signatures(texts, num_perm=d.num_perm, shingle=d.shingle)
+    NearDupIndex(rows["problem_id"].to_list(), sigs, d.threshold, d.num_perm, d.shingle).save(out_dir / "index")

@@ -106,7 +106,7 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     from huggingface_hub.errors import HfHubHTTPError
 
     folder = Path(folder)
-    if "/" not in repo_id or repo_id.count("/") != 1:
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PushError(f"--repo: expected ORG/NAME, got {repo_id!r}")
     _check_folder(folder)
     token = token or get_token()

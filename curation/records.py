@@ -1,5 +1,6 @@
 """Record contracts: Problem (a sample is a row of ``curation.teachers.SAMPLE_SCHEMA``), their
-ids and the text normalisations behind them."""
+ids and the text normalisations behind them, the published verdict, and ``Malformed`` (why a
+source row cannot become a problem)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import polars as pl
 
 _WS = re.compile(r"\s+")
 
@@ -50,3 +53,18 @@ class Problem:
         row = asdict(self)
         row["metadata"] = json.dumps(self.metadata, sort_keys=True, default=str)
         return row
+
+
+class Malformed(ValueError):
+    """A source row that cannot become a problem: ``reason`` is the rejected row's reason code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# A verdict as stored while curating (with its timing) and as published (without: re-running a
+# recipe gives byte-identical rows; timings are summarised in report.json instead).
+VERDICT_STRUCT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String, "seconds": pl.Float64})
+PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String})

@@ -18,7 +18,7 @@ import polars as pl
 
 from curation.config import CurateConfig
 from curation.format_filters import LengthCounter, format_stage
-from curation.stages import StageCount, StageResult, split_by_reason
+from curation.stages import StageResult, split_by_reason, timed
 from curation.teachers import Completion, GenRequest, build_prompt, sample_seed
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
 from curation.verify_stage import verify_stage
@@ -70,23 +70,19 @@ def _sample_rows(problems: dict[str, dict], completions: list[Completion], cfg: 
         for c in completions])
 
 
-def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, fmt_count: StageCount,
-                      ver_count: StageCount) -> tuple[StageResult, StageResult]:
-    """The format filters, then the verifier over what they kept; both counted."""
-    t0 = time.perf_counter()
-    fmt = format_stage(samples, cfg.filters, lengths)
-    fmt_count.add(samples.height, fmt.kept.height, fmt.rejected, time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    ver = verify_stage(fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)
-    ver_count.add(fmt.kept.height, ver.kept.height, ver.rejected, time.perf_counter() - t0)
-    return fmt, ver
+def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> list[StageResult]:
+    """The format filters, then the verifier over what they kept."""
+    fmt = timed(format_stage, samples, cfg.filters, lengths)
+    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)]
 
 
 def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: ResponseLog,
-                     lengths: LengthCounter) -> tuple[pl.DataFrame, list[pl.DataFrame], list[dict], dict]:
+                     lengths: LengthCounter) -> tuple[list[StageResult], dict]:
     """Generate -> format -> verify, round by round, over one part's problems.
 
-    Returns ``(verified samples, rejected frames, per-stage counts, generation stats)``.
+    Returns the stage results (generate over the part's problems first, then format and verify
+    of each round; the verify results' kept rows are the verified samples) and the generation
+    statistics.
     """
     t = cfg.teacher
     budget = t.budget or t.samples * t.rounds
@@ -97,8 +93,8 @@ def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: Re
     verified: Counter = Counter()
     answered_any: set[str] = set()
     failures: dict[str, Counter] = {}
-    fmt_count, ver_count = StageCount("format"), StageCount("verify")
-    kept, rejected = [], []
+    checked: list[StageResult] = []
+    generated: list[pl.DataFrame] = []
     stats = {"requests": 0, "sent": 0, "answered": 0, "failed": Counter(), "retried": Counter(), "prompt_tokens": 0,
              "completion_tokens": 0, "teacher_seconds": 0.0, "rounds": []}
     for rnd in range(1, t.rounds + 1):
@@ -134,19 +130,17 @@ def sample_in_rounds(problems: pl.DataFrame, cfg: CurateConfig, teacher, log: Re
         stats["sent"] += len(missing)
         stats["answered"] += len(done)
         samples = _sample_rows(by_id, done, cfg)
-        fmt, ver = format_and_verify(samples, cfg, lengths, fmt_count, ver_count)
+        generated.append(samples)
+        fmt, ver = format_and_verify(samples, cfg, lengths)
         verified.update(ver.kept["problem_id"].to_list())
-        kept.append(ver.kept)
-        rejected += [fmt.rejected, ver.rejected]
+        checked += [fmt, ver]
         stats["rounds"].append({"round": rnd, "problems": len(todo), "requests": len(plan), "sent": len(missing),
                                 "answered": len(done), "verified": ver.kept.height})
     reasons = [None if pid in answered_any else "teacher_failed" for pid in problems["problem_id"]]
     details = ["" if r is None else ", ".join(f"{k} x{n}" for k, n in sorted(failures.get(pid, {}).items()))
                for pid, r in zip(problems["problem_id"], reasons, strict=True)]
-    gen = split_by_reason(problems, "generate", reasons, details)
-    gen_count = StageCount("generate")
-    gen_count.add(problems.height, gen.kept.height, gen.rejected, stats["teacher_seconds"], stats["answered"])
-    verified_frame = pl.concat(kept) if kept else pl.DataFrame()
+    gen = split_by_reason(problems, "generate", reasons, details,
+                          out=pl.concat(generated) if generated else samples_frame([]))
+    gen.seconds = stats["teacher_seconds"]
     stats["failed"], stats["retried"] = dict(stats["failed"]), dict(stats["retried"])
-    return verified_frame, [gen.rejected, *rejected], [gen_count.to_dict(), fmt_count.to_dict(),
-                                                      ver_count.to_dict()], stats
+    return [gen, *checked], stats

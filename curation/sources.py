@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from curation.config import ConfigError, SourceConfig
+from curation.config import SourceConfig
+from curation.settings import ConfigError, looks_like_hub_id
 
 DEMO_DIR = Path(__file__).parent / "demo"
 CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices",
@@ -126,8 +127,7 @@ def resolve_source(cfg: SourceConfig, domain: str) -> ResolvedSource:
         if not files:
             raise ConfigError([f"source: no files match {path}"])
         return ResolvedSource("files", str(path), tuple(files), fields=frozen, where=w)
-    looks_local = path.startswith((".", "/", "~")) or path.endswith(_LOCAL_SUFFIXES) or path.count("/") != 1
-    if looks_local:
+    if path.endswith(_LOCAL_SUFFIXES) or not looks_like_hub_id(path):
         raise ConfigError([f"source: file not found: {path}"])
     return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen, where=w)
 

@@ -1,10 +1,11 @@
-"""The dataset card (README.md) of a curated folder, rendered from its report and recipe."""
+"""The dataset card (README.md) of a curated folder, rendered from its typed report and recipe."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import yaml
@@ -12,8 +13,10 @@ import yaml
 from data_cards.citation import CITATION
 from data_cards.plots import count_bars, length_histogram
 
+if TYPE_CHECKING:
+    from curation import RunReport
+
 TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
-DOMAIN_TAGS = {"math": ["math"], "code": ["code"], "science": ["science"]}
 
 
 def size_category(n: int) -> str:
@@ -24,20 +27,20 @@ def size_category(n: int) -> str:
     return "10M<n<100M"
 
 
-def yaml_header(report: dict, license: str) -> dict:
+def yaml_header(report: RunReport, license: str) -> dict:
     return {
         "license": license,
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": ["reasoning", "distillation", "branch-merge", "synthetic", *DOMAIN_TAGS.get(report["domain"], [])],
-        "size_categories": [size_category(report["rows"]["train"])],
-        "pretty_name": f"Branch-Merge {report['domain']} SFT set",
+        "tags": ["reasoning", "distillation", "branch-merge", "synthetic", *report.card_tags],
+        "size_categories": [size_category(report.rows.train)],
+        "pretty_name": f"Branch-Merge {report.domain} SFT set",
         # Exact shard lists, not globs: `datasets` caches a local folder by its card's configs, so
         # naming the (content-hashed) files is what makes it notice a re-curated folder.
         "configs": [
-            {"config_name": "default", "data_files": [{"split": "train", "path": report["shards"]["train"]}],
+            {"config_name": "default", "data_files": [{"split": "train", "path": report.shards["train"]}],
              "default": True},
-            {"config_name": "rejected", "data_files": [{"split": "train", "path": report["shards"]["rejected"]}]},
+            {"config_name": "rejected", "data_files": [{"split": "train", "path": report.shards["rejected"]}]},
         ],
     }
 
@@ -90,8 +93,8 @@ def _decontam_text(info: dict) -> str:
     return f"{how} against " + (", ".join(parts) if parts else "no benchmarks")
 
 
-def _example(out_dir: Path, report: dict) -> str:
-    files = report["shards"]["train"]
+def _example(out_dir: Path, report: RunReport) -> str:
+    files = report.shards["train"]
     if not files:
         return "{}"
     table = pq.read_table(out_dir / files[0]).slice(0, 1).to_pylist()
@@ -123,56 +126,56 @@ def _generation_text(g: dict | None) -> str:
             f"{g['prompt_tokens']:,} prompt + {g['completion_tokens']:,} completion tokens{rate}")
 
 
-def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: list[int] | None = None,
+def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengths: list[int] | None = None,
                         repo_id: str | None = None) -> Path:
     """Write ``README.md`` and its plots into ``out_dir``; returns the card's path."""
     out_dir = Path(out_dir)
     lengths = lengths or []
-    unit = report["length"]["unit"]
+    unit = report.length.unit
     length_histogram(lengths, unit, out_dir / "plots" / "response_lengths.png")
     source_section = ""
-    if len(report.get("per_source") or {}) > 1:
-        count_bars(report["per_source"], "Kept rows per source", out_dir / "plots" / "per_source.png")
+    if len(report.per_source or {}) > 1:
+        count_bars(report.per_source, "Kept rows per source", out_dir / "plots" / "per_source.png")
         source_section = "## Rows per source\n\n![rows per source](plots/per_source.png)\n"
-    t = report["teacher"]
+    t = report.teacher
     filters = recipe["filters"]
-    st = report["length"]["train"]
+    st = report.length.train
     length_row = ("| " + " | ".join(str(st.get(k, "-")) for k in ("count", "min", "p10", "median", "mean", "p90",
                                                                   "max")) + " |")
-    verdict = report["verifier"]
-    src = report["source"]
-    source_text = src["hub_id"] or src["name"]
-    if src.get("subset"):
-        source_text += f" (subset `{src['subset']}`, split `{src['split']}`)"
-    if src.get("fields"):
-        source_text += "; fields " + ", ".join(f"{k}←`{v}`" for k, v in sorted(src["fields"].items()))
+    verdict = report.verifier
+    src = report.source
+    source_text = src.hub_id or src.name
+    if src.subset:
+        source_text += f" (subset `{src.subset}`, split `{src.split}`)"
+    if src.fields:
+        source_text += "; fields " + ", ".join(f"{k}←`{v}`" for k, v in sorted(src.fields.items()))
     values = {
         "yaml_header": yaml.safe_dump(yaml_header(report, recipe["output"].get("license", "apache-2.0")),
                                       sort_keys=False).strip(),
-        "title": f"Branch-Merge {report['domain']} SFT set",
-        "summary": (f"{report['rows']['train']:,} verified teacher responses for "
-                    f"{report['domain']} from {report['rows']['source_rows']:,} source rows, curated with the "
+        "title": f"Branch-Merge {report.domain} SFT set",
+        "summary": (f"{report.rows.train:,} verified teacher responses for "
+                    f"{report.domain} from {report.rows.source_rows:,} source rows, curated with the "
                     "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."),
         "load_path": repo_id or str(out_dir),
         "source": source_text,
         "teacher": _teacher_text(t),
-        "generation": _generation_text(report.get("generation")),
+        "generation": _generation_text(report.generation),
         "sampling": f"temperature {t['temperature']}, top_p {t['top_p']}, max_tokens {t['max_tokens']}, "
                     f"seed {t['seed']}",
-        "verifier": (f"{report['domain']} verifier, hard timeout {verdict['timeout_s']} s per sample; "
-                     f"unverifiable samples {'kept' if verdict['keep_unverified'] else 'dropped'}"),
+        "verifier": (f"{report.domain} verifier, hard timeout {verdict.timeout_s} s per sample; "
+                     f"unverifiable samples {'kept' if verdict.keep_unverified else 'dropped'}"),
         "dedup": "on (normalised text, lowest problem_id kept)" if recipe["dedup"]["exact"] else "off",
-        "near_dedup": _near_dedup_text(report.get("near_dedup") or {}),
-        "decontamination": _decontam_text(report.get("decontamination") or {}),
+        "near_dedup": _near_dedup_text(report.near_dedup or {}),
+        "decontamination": _decontam_text(report.decontamination or {}),
         "filters": (f"reasoning block {'optional' if filters['allow_no_think'] else 'required'}; finish reason "
                     f"{'must be stop' if filters['require_stop'] else 'not checked'}; max length "
-                    f"{report['length']['max_length']:,} {unit}; repetition loops dropped"),
+                    f"{report.length.max_length:,} {unit}; repetition loops dropped"),
         "selection": f"`--keep {recipe['select']['keep']}`",
-        "isolation": _isolation_text(report.get("isolation")),
-        "conservation": "holds" if report["conservation"] else "VIOLATED",
-        "funnel_rows": _funnel_rows(report["funnel"]),
-        "reason_rows": _reason_rows(report["funnel"]),
-        "pass_rate": f"{report['pass_rate']:.1%}" if report["pass_rate"] is not None else "n/a",
+        "isolation": _isolation_text(report.isolation),
+        "conservation": "holds" if report.conservation else "VIOLATED",
+        "funnel_rows": _funnel_rows(report.funnel),
+        "reason_rows": _reason_rows(report.funnel),
+        "pass_rate": f"{report.pass_rate:.1%}" if report.pass_rate is not None else "n/a",
         "length_unit": unit,
         "length_row": length_row,
         "length_plot": "plots/response_lengths.png",
@@ -180,7 +183,7 @@ def render_dataset_card(report: dict, recipe: dict, out_dir: Path, *, lengths: l
         "example": _example(out_dir, report),
         "recipe": yaml.safe_dump(recipe, sort_keys=False).strip(),
         "citation": CITATION,
-        "versions": ", ".join(f"{k} {v}" for k, v in report["versions"].items() if v),
+        "versions": ", ".join(f"{k} {v}" for k, v in report.versions.items() if v),
     }
     text = Template(TEMPLATE.read_text()).safe_substitute(values)
     path = out_dir / "README.md"

@@ -10,18 +10,49 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from curation import ConfigError, benchmark_rows
+from curation import ConfigError, Malformed, benchmark_rows, get_domain
+
+
+def gpqa_options(proto: Protocol, row: dict, f: dict, mapped: dict, rid: str) -> dict:
+    """GPQA stores the correct answer and three wrong ones: shuffle them into lettered options,
+    in a fixed order per question."""
+    from verifiers.science import LETTERS
+
+    if mapped.get("choices") is not None:
+        return mapped
+    correct = row.get(f["correct"]) if "correct" in f else None
+    wrong = [row.get(name) for name in f.get("incorrect", "").split("|") if row.get(name)]
+    if correct is None or not wrong:
+        raise Malformed("malformed_choices", "has neither choices+answer nor correct/incorrect answers")
+    options = [str(correct).strip(), *(str(w).strip() for w in wrong)]
+    random.Random(f"{proto.name}:{rid}").shuffle(options)
+    return {"answer": LETTERS[options.index(str(correct).strip())], "choices": options}
+
+
+def livecodebench_tests(proto: Protocol, row: dict, f: dict, mapped: dict, rid: str) -> dict:
+    """LiveCodeBench's ``[{input, output, testtype}]`` -> stdin/stdout tests; other formats as given."""
+    tests = mapped.get("tests")
+    if tests is None:
+        return mapped
+    data = json.loads(tests) if isinstance(tests, str) else tests
+    if isinstance(data, list) and data and isinstance(data[0], dict) and "input" in data[0]:
+        return {**mapped, "tests": json.dumps({"inputs": [t["input"] for t in data],
+                                               "outputs": [t["output"] for t in data]})}
+    return {**mapped, "tests": json.dumps(data)}
 
 
 @dataclass(frozen=True)
 class Protocol:
     name: str
     title: str
-    domain: str  # which verifier grades it: math, science, code
+    domain: str  # the registry entry (curation.DOMAINS) whose reference builder and verifier grade it
     samples: int
     fields: dict = field(default_factory=dict)  # ours -> theirs: problem, answer, choices / correct, tests
+    # benchmark-specific shaping of the row's fields before the domain builds the reference
+    prepare: Callable[[Protocol, dict, dict, dict, str], dict] | None = None
 
 
 BENCHMARKS = {
@@ -30,9 +61,9 @@ BENCHMARKS = {
     "math500": Protocol("math500", "MATH-500", "math", 1),
     "gpqa_diamond": Protocol("gpqa_diamond", "GPQA-Diamond", "science", 4,
                              {"problem": "Question", "correct": "Correct Answer",
-                              "incorrect": "Incorrect Answer 1|Incorrect Answer 2|Incorrect Answer 3"}),
+                              "incorrect": "Incorrect Answer 1|Incorrect Answer 2|Incorrect Answer 3"}, gpqa_options),
     "livecodebench": Protocol("livecodebench", "LiveCodeBench", "code", 4,
-                              {"problem": "question_content", "tests": "public_test_cases"}),
+                              {"problem": "question_content", "tests": "public_test_cases"}, livecodebench_tests),
 }
 
 
@@ -66,50 +97,32 @@ def _get(row: dict, fields: dict, ours: str, default_names: tuple[str, ...]):
     return None
 
 
+# What to tell the user when a row lacks the field a reference is built from.
+_MISSING = {"malformed_answer": "has no answer (map it with --field answer=NAME)",
+            "malformed_tests": "has no tests (map them with --field tests=NAME)"}
+
+
 def to_items(proto: Protocol, rows: list[dict], fields: dict | None = None, limit: int | None = None) -> list[Item]:
-    """Rows -> items; a row missing what the protocol needs is an error naming the row."""
+    """Rows -> items; a row missing what the protocol needs is an error naming the row. The
+    reference is built by the protocol's domain, exactly as curation builds it."""
     f = {**proto.fields, **(fields or {})}
+    domain = get_domain(proto.domain)
     items = []
     for i, row in enumerate(rows[:limit] if limit else rows):
         problem = _get(row, f, "problem", ("problem", "prompt", "question", "Question"))
         if not isinstance(problem, str) or not problem.strip():
             raise BenchmarkError(f"{proto.name}: row {i} has no problem text (map it with --field problem=NAME)")
         rid = str(_get(row, f, "id", ("id", "unique_id", "ID", "question_id")) or i)
-        if proto.domain == "math":
-            answer = _get(row, f, "answer", ("answer", "gt", "solution"))
-            if answer is None:
-                raise BenchmarkError(f"{proto.name}: row {i} has no answer (map it with --field answer=NAME)")
-            reference = str(answer)
-        elif proto.domain == "science":
-            reference = _science_reference(proto, row, f, i, rid)
-        else:
-            tests = _get(row, f, "tests", ("tests", "input_output"))
-            if tests is None:
-                raise BenchmarkError(f"{proto.name}: row {i} has no tests (map them with --field tests=NAME)")
-            reference = _code_tests(tests)
+        mapped = {ours: _get(row, f, ours, names) for ours, names in domain.benchmark_fields.items()}
+        if isinstance(mapped.get("answer"), float):  # a numeric gold column: its text form
+            mapped["answer"] = str(mapped["answer"])
+        try:
+            if proto.prepare is not None:
+                mapped = proto.prepare(proto, row, f, mapped, rid)
+            reference = domain.reference(mapped)
+        except Malformed as exc:
+            missing = all(v is None for v in mapped.values())
+            why = _MISSING.get(exc.reason, exc.detail) if missing else exc.detail
+            raise BenchmarkError(f"{proto.name}: row {i} {why}") from None
         items.append(Item(rid, problem, reference))
     return items
-
-
-def _science_reference(proto: Protocol, row: dict, f: dict, i: int, rid: str) -> str:
-    choices = _get(row, f, "choices", ("choices", "options"))
-    if choices is not None:
-        answer = _get(row, f, "answer", ("answer",))
-        if isinstance(answer, int) and not isinstance(answer, bool):
-            answer = "ABCDEFGHIJKLMNOP"[answer]
-        return json.dumps({"answer": str(answer), "choices": list(choices)})
-    correct = _get(row, f, "correct", ())
-    wrong = [row.get(name) for name in f.get("incorrect", "").split("|") if row.get(name)]
-    if correct is None or not wrong:
-        raise BenchmarkError(f"{proto.name}: row {i} has neither choices+answer nor correct/incorrect answers")
-    options = [str(correct).strip(), *(str(w).strip() for w in wrong)]
-    random.Random(f"{proto.name}:{rid}").shuffle(options)  # a fixed, per-question order of the options
-    return json.dumps({"answer": "ABCD"[options.index(str(correct).strip())], "choices": options})
-
-
-def _code_tests(tests) -> str:
-    """LiveCodeBench's ``[{input, output, testtype}]`` -> stdin/stdout tests; other formats as given."""
-    data = json.loads(tests) if isinstance(tests, str) else tests
-    if isinstance(data, list) and data and isinstance(data[0], dict) and "input" in data[0]:
-        return json.dumps({"inputs": [t["input"] for t in data], "outputs": [t["output"] for t in data]})
-    return json.dumps(data)

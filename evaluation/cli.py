@@ -1,77 +1,84 @@
-"""The ``evaluate`` command."""
+"""The ``evaluate`` command: ``EvaluateConfig`` plus the sampling settings of ``TeacherConfig``."""
 
 from __future__ import annotations
 
-import sys
+from dataclasses import dataclass
 
 import click
 
+from curation import ConfigError, Flags, MissingExtra, TeacherConfig, fail, ref_problem, set_fields, setting
+from curation.teachers import TEACHERS
 from evaluation.benchmarks import BENCHMARKS, BenchmarkError
 
 
-def _fail(problems: list[str]):
-    for p in problems:
-        click.echo(f"evaluate: error: {p}", err=True)
-    sys.exit(2)
+@dataclass
+class EvaluateConfig:
+    model: str | None = setting(None, True, "Model to evaluate: local folder, Hub id, or served model name.",
+                                required=True)
+    benchmarks: str = setting("aime24,aime25,math500,gpqa_diamond,livecodebench", True,
+                              f"Comma-separated: {', '.join(BENCHMARKS)}.")
+    samples: int | None = setting(None, True, "Samples per problem (default: the protocol's: 16 AIME, "
+                                  "4 GPQA-Diamond / LiveCodeBench, 1 MATH-500).")
+    out_dir: str | None = setting(None, "--out", "Output folder (default eval/<model name>).")
+    files: dict[str, str] = setting({}, "--benchmark-file", "Local copy of a benchmark.", multiple=True,
+                                    metavar="NAME=PATH")
+    fields: dict[str, str] = setting({}, "--field", "Field mapping for benchmark rows (problem, answer, choices, "
+                                     "correct, tests, id).", multiple=True, metavar="OURS=THEIRS")
+    limit: int | None = setting(None, True, "First N problems of each benchmark.")
+    no_sandbox: bool = setting(False, True, "Do not execute code answers (LiveCodeBench scores 0 then).",
+                               is_flag=True)
+
+
+def teacher_defaults() -> TeacherConfig:
+    """Evaluation samples locally with vLLM and a fixed base seed unless told otherwise."""
+    return TeacherConfig(backend="vllm", seed=0)
+
+
+TEACHER_SETTINGS = ["backend", "base_urls", "temperature", "top_p", "max_tokens", "seed", "concurrency",
+                    "tensor_parallel_size"]
+FLAGS = Flags(show_defaults=True).add(EvaluateConfig).add(
+    TeacherConfig, section="teacher", only=TEACHER_SETTINGS, rename={"backend": "--backend"},
+    helps={"backend": "Generation backend: vllm (local GPUs), openai (an OpenAI-compatible server at --base-url), "
+                      "hf (transformers generate)."},
+    choices={"backend": lambda: [name for name, cls in TEACHERS.items() if getattr(cls, "live", False)]},
+    defaults=teacher_defaults())
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", required=True, help="Model to evaluate: local folder, Hub id, or served model name.")
-@click.option("--benchmarks", default="aime24,aime25,math500,gpqa_diamond,livecodebench", show_default=True,
-              help=f"Comma-separated: {', '.join(BENCHMARKS)}.")
-@click.option("--backend", type=click.Choice(["vllm", "openai", "hf"]), default="vllm", show_default=True)
-@click.option("--samples", type=int, default=None, help="Samples per problem (default: the protocol's: 16 AIME, "
-              "4 GPQA-Diamond / LiveCodeBench, 1 MATH-500).")
-@click.option("--out", "out_dir", default=None, help="Output folder (default eval/<model name>).")
-@click.option("--benchmark-file", "files", multiple=True, metavar="NAME=PATH", help="Local copy of a benchmark.")
-@click.option("--field", "fields", multiple=True, metavar="OURS=THEIRS",
-              help="Field mapping for benchmark rows (problem, answer, choices, correct, tests, id).")
-@click.option("--limit", type=int, default=None, help="First N problems of each benchmark.")
-@click.option("--base-url", "base_urls", multiple=True, help="openai backend: endpoint(s).")
-@click.option("--temperature", type=float, default=0.6, show_default=True)
-@click.option("--top-p", type=float, default=0.95, show_default=True)
-@click.option("--max-tokens", type=int, default=32768, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--concurrency", type=int, default=64, show_default=True)
-@click.option("--tensor-parallel-size", type=int, default=1, show_default=True)
-@click.option("--no-sandbox", is_flag=True, help="Do not execute code answers (LiveCodeBench scores 0 then).")
-def main(model, benchmarks, backend, samples, out_dir, files, fields, limit, base_urls, temperature, top_p,
-         max_tokens, seed, concurrency, tensor_parallel_size, no_sandbox):
+@FLAGS
+def main(**options):
     """Evaluate a model on reasoning benchmarks with the paper's protocol (pass@1 over K samples)."""
-    from curation.config import ConfigError, TeacherConfig, parse_pairs
-    from curation.optional import MissingExtra
     from evaluation.run import evaluate
 
-    problems = []
-    names = [b.strip() for b in benchmarks.split(",") if b.strip()]
+    given, bad_pairs = FLAGS.values(options)
+    cfg = EvaluateConfig(**{k: v for k, v in given.items() if "." not in k})
+    teacher, problems = teacher_defaults(), []
+    set_fields(teacher, {k.partition(".")[2]: v for k, v in given.items() if k.startswith("teacher.")}, problems,
+               label=lambda k: f"teacher.{k}", unknown=lambda k: f"teacher.{k}: unknown setting")
+    names = [b.strip() for b in cfg.benchmarks.split(",") if b.strip()]
     problems += [f"--benchmarks: unknown {n!r} (known: {', '.join(BENCHMARKS)})" for n in names if n not in BENCHMARKS]
-    file_map, bad_files = parse_pairs(files, "--benchmark-file")
-    field_map, bad_fields = parse_pairs(fields, "--field")
-    problems += bad_files + bad_fields
-    from curation.model_ref import model_ref_problem
-
-    if backend != "openai" and (problem := model_ref_problem(model, "--model")):
+    problems += bad_pairs
+    if teacher.backend != "openai" and (problem := ref_problem(cfg.model, "--model")):
         problems.append(problem)
-    if backend == "openai" and not base_urls:
+    if teacher.backend == "openai" and not teacher.base_urls:
         problems.append("--backend openai needs --base-url")
     if problems:
-        _fail(problems)
-    teacher = TeacherConfig(backend=backend, model=model, base_urls=list(base_urls), temperature=temperature,
-                            top_p=top_p, max_tokens=max_tokens, seed=seed, concurrency=concurrency,
-                            tensor_parallel_size=tensor_parallel_size)
-    out_dir = out_dir or f"eval/{model.rstrip('/').split('/')[-1]}"
+        fail("evaluate", problems)
+    teacher.model = cfg.model
+    out_dir = cfg.out_dir or f"eval/{cfg.model.rstrip('/').split('/')[-1]}"
     try:
-        report = evaluate(model, names, out_dir, teacher=teacher, samples=samples, files=file_map, fields=field_map,
-                          limit=limit, sandbox=not no_sandbox, log=lambda m: click.echo(m, err=True))
+        report = evaluate(cfg.model, names, out_dir, teacher=teacher, samples=cfg.samples, files=cfg.files,
+                          fields=cfg.fields, limit=cfg.limit, sandbox=not cfg.no_sandbox,
+                          log=lambda m: click.echo(m, err=True))
     except (BenchmarkError, MissingExtra) as exc:
-        _fail([str(exc)])
+        fail("evaluate", [str(exc)])
     except ConfigError as exc:
-        _fail(exc.problems)
+        fail("evaluate", exc.problems)
     except OSError as exc:  # a model folder that is not there or not a model
-        _fail([f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"])
+        fail("evaluate", [f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"])
     from evaluation.run import markdown_table
 
-    click.echo(markdown_table({model: report["benchmarks"]}))
+    click.echo(markdown_table({cfg.model: report["benchmarks"]}))
 
 
 if __name__ == "__main__":

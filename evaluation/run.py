@@ -13,8 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation import ResponseLog, verify_responses
-from curation.config import TeacherConfig, VerifyConfig
+from curation import ResponseLog, TeacherConfig, VerifyConfig, verify_responses
 from curation.teachers import GenRequest, LazyTeacher, build_prompt, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, to_items
 from evaluation.metrics import pass_at_1

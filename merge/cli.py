@@ -1,59 +1,76 @@
-"""The ``merge`` command: ``merge --plan tinyr1 --math M --code C --science S --out DIR``."""
+"""The ``merge`` command: ``merge --plan tinyr1 --math M --code C --science S --out DIR``.
+
+One ``--NAME`` option per registered domain (its expert); the other options come from
+``MergeConfig``.
+"""
 
 from __future__ import annotations
 
-import sys
+import dataclasses
+from dataclasses import dataclass
 
 import click
 
+from curation import DOMAINS, Flags, MissingExtra, fail, setting
 from merge.plan import PLANS, PlanError, load_plan
 
+DTYPES = ("bfloat16", "float16", "float32")
 
-def _fail(problems: list[str]):
-    for p in problems:
-        click.echo(f"merge: error: {p}", err=True)
-    sys.exit(2)
+
+@dataclass
+class MergeConfig:
+    plan_name: str = setting("tinyr1", "--plan", f"A shipped plan ({', '.join(PLANS)}) or a plan YAML file.")
+    base: str | None = setting(None, True, "The student the experts came from (TIES / DARE plans).", metavar="PATH")
+    models: dict[str, str] = setting({}, "--model", "Any other ${NAME} of a plan.", multiple=True,
+                                     metavar="NAME=PATH")
+    out: str | None = setting(None, True, "Output folder for the merged model.", required=True, metavar="PATH")
+    dtype: str | None = setting(None, True, "Override the plan's dtype.")
+    dry_run: bool = setting(False, True, "Print the mergekit configuration of every step and exit.", is_flag=True)
+    seed: int = setting(0, True, "Seed (Arcee Fusion samples quantiles of big tensors).")
+    device: str = setting("cpu", True, "Where mergekit computes (cpu, cuda).")
+
+
+_NAMES = [f.name for f in dataclasses.fields(MergeConfig)]
+# two groups only so that --help lists the experts right after --plan
+PLAN_FLAGS = Flags(show_defaults=True).add(MergeConfig, only=_NAMES[:1])
+OTHER_FLAGS = Flags(show_defaults=True).add(MergeConfig, only=_NAMES[1:], choices={"dtype": lambda: DTYPES})
+EXPERTS = list(DOMAINS)  # the domains registered when the command was built
+
+
+def expert_options(func):
+    for name in reversed(EXPERTS):
+        func = click.option(f"--{name}", name, type=click.Path(), help=f"The {name} expert (folder).")(func)
+    return func
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--plan", "plan_name", default="tinyr1", show_default=True,
-              help=f"A shipped plan ({', '.join(PLANS)}) or a plan YAML file.")
-@click.option("--math", type=click.Path(), help="The math expert (folder).")
-@click.option("--code", type=click.Path(), help="The code expert (folder).")
-@click.option("--science", type=click.Path(), help="The science expert (folder).")
-@click.option("--base", type=click.Path(), help="The student the experts came from (TIES / DARE plans).")
-@click.option("--model", "models", multiple=True, metavar="NAME=PATH", help="Any other ${NAME} of a plan.")
-@click.option("--out", required=True, type=click.Path(), help="Output folder for the merged model.")
-@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default=None,
-              help="Override the plan's dtype.")
-@click.option("--dry-run", is_flag=True, help="Print the mergekit configuration of every step and exit.")
-@click.option("--seed", default=0, show_default=True, help="Seed (Arcee Fusion samples quantiles of big tensors).")
-@click.option("--device", default="cpu", show_default=True, help="Where mergekit computes (cpu, cuda).")
-def main(plan_name, math, code, science, base, models, out, dtype, dry_run, seed, device):
+@PLAN_FLAGS
+@expert_options
+@OTHER_FLAGS
+def main(**options):
     """Merge branch experts with a plan of mergekit steps (default: the TinyR1 Arcee Fusion chain)."""
     from merge.run import run_plan
 
-    inputs = {k: v for k, v in {"math": math, "code": code, "science": science, "base": base}.items() if v}
-    from curation.config import parse_pairs
-
-    named, problems = parse_pairs(models, "--model")
+    plan_given, _ = PLAN_FLAGS.values(options)
+    given, problems = OTHER_FLAGS.values(options)  # click typed them; only NAME=PATH items can be bad
     if problems:
-        _fail(problems)
-    inputs.update(named)
-    from curation.optional import MissingExtra
-
+        fail("merge", problems)
+    cfg = MergeConfig(**plan_given, **given)
+    inputs = {name: options[name] for name in EXPERTS if options[name]}
+    inputs.update({"base": cfg.base} if cfg.base else {})
+    inputs.update(cfg.models)
     try:
-        plan = load_plan(plan_name)
-        plan.dtype = dtype or plan.dtype
-        summary = run_plan(plan, inputs, out, dry_run=dry_run, seed=seed, device=device,
-                           log=lambda m: click.echo(m, err=not dry_run))
+        plan = load_plan(cfg.plan_name)
+        plan.dtype = cfg.dtype or plan.dtype
+        summary = run_plan(plan, inputs, cfg.out, dry_run=cfg.dry_run, seed=cfg.seed, device=cfg.device,
+                           log=lambda m: click.echo(m, err=not cfg.dry_run))
     except PlanError as exc:
-        _fail(exc.problems)
+        fail("merge", exc.problems)
     except MissingExtra as exc:
-        _fail([str(exc)])
-    if not dry_run:
+        fail("merge", [str(exc)])
+    if not cfg.dry_run:
         total = sum(s["seconds"] for s in summary["steps"])
-        click.echo(f"merged with plan {plan.name} in {total:.1f} s -> {out}", err=True)
+        click.echo(f"merged with plan {plan.name} in {total:.1f} s -> {cfg.out}", err=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from curation.optional import require
+from curation import require
 from merge.checks import check_inputs
 from merge.plan import Plan, PlanError, mergekit_config, resolve
 

@@ -6,7 +6,7 @@ pieces (``tokenize_conversation``, ``tokenize_rows``), packing (``epoch_bins``, 
 imports torch and deepspeed, so it is imported where used.
 """
 
-from training.config import BRANCHES, PRESETS_DIR, TrainConfig, TrainConfigError, build_train_config
+from training.config import PRESETS_DIR, TrainConfig, TrainConfigError, build_train_config
 from training.data import TokenizedSet, tokenize_conversation, tokenize_rows
 from training.ds_config import build_ds_config, split_batch
 from training.packing import IGNORE, StepPlan, collate, epoch_bins, first_fit_decreasing
@@ -18,6 +18,6 @@ def train(cfg: TrainConfig, **kwargs) -> dict:
     return _train(cfg, **kwargs)
 
 
-__all__ = ["BRANCHES", "PRESETS_DIR", "TrainConfig", "TrainConfigError", "build_train_config", "TokenizedSet",
+__all__ = ["PRESETS_DIR", "TrainConfig", "TrainConfigError", "build_train_config", "TokenizedSet",
            "tokenize_conversation", "tokenize_rows", "build_ds_config", "split_batch", "IGNORE", "StepPlan",
            "collate", "epoch_bins", "first_fit_decreasing", "train"]

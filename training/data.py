@@ -97,9 +97,11 @@ def load_rows(path_or_id: str, max_samples: int | None = None):
 
     import datasets
 
+    from curation import ref_problem
+
     local = Path(path_or_id)
-    if not local.exists() and (path_or_id.startswith((".", "/", "~")) or path_or_id.count("/") != 1):
-        raise FileNotFoundError(f"data: {path_or_id} is neither a folder nor a Hub dataset id (ORG/NAME)")
+    if problem := ref_problem(path_or_id, "data", hub="Hub dataset id"):
+        raise FileNotFoundError(problem)
     try:
         ds = datasets.load_dataset(str(local) if local.exists() else path_or_id, split="train")
     except Exception as exc:  # offline, missing, private: one line with the cause

@@ -16,8 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from curation.model_ref import model_ref_problem
-from curation.optional import require
+from curation import ref_problem, require
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
 from training.data import load_rows, tokenize_rows
@@ -97,7 +96,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
     ckpt_dir = out / "checkpoints"
     torch.manual_seed(cfg.seed)
 
-    if problem := model_ref_problem(cfg.model):
+    if problem := ref_problem(cfg.model, "model"):
         raise FileNotFoundError(problem)
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
     rows = load_rows(cfg.data_path, cfg.max_samples)

@@ -9,7 +9,7 @@ rounds (``curation.rounds``) and ``evaluate`` both use.
 from curation.teachers.hf import HFTeacher
 from curation.teachers.openai_client import OpenAITeacher
 from curation.teachers.replay import ReplayTeacher, replay_generate
-from curation.teachers.requests import DEFAULT_PROMPTS, Completion, GenRequest, build_prompt, sample_seed
+from curation.teachers.requests import Completion, GenRequest, build_prompt, sample_seed
 from curation.teachers.samples import GENERATION_STRUCT, SAMPLE_SCHEMA, TEACHER_STRUCT, sample_row
 from curation.teachers.vllm_offline import VLLMTeacher
 
@@ -19,7 +19,7 @@ TEACHERS = {"replay": ReplayTeacher, "openai": OpenAITeacher, "vllm": VLLMTeache
 def make_teacher(cfg):
     """The live backend named by ``cfg.backend`` (a ``TeacherConfig``), checked before use: a
     backend that can tell it is unreachable (``preflight``) raises ``ConfigError`` here."""
-    from curation.config import ConfigError
+    from curation.settings import ConfigError
 
     cls = TEACHERS[cfg.backend]
     if not getattr(cls, "live", False):
@@ -47,4 +47,4 @@ class LazyTeacher:
 
 __all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "GENERATION_STRUCT", "sample_row", "replay_generate",
            "make_teacher", "LazyTeacher", "GenRequest", "Completion", "build_prompt", "sample_seed",
-           "DEFAULT_PROMPTS", "OpenAITeacher", "VLLMTeacher", "HFTeacher", "ReplayTeacher"]
+           "OpenAITeacher", "VLLMTeacher", "HFTeacher", "ReplayTeacher"]

@@ -15,8 +15,9 @@ class ReplayTeacher:
     live = False
 
 
-def replay_generate(problems: pl.DataFrame, cfg: TeacherConfig) -> tuple[pl.DataFrame, StageResult]:
-    """Returns ``(samples, StageResult over problems)``; problems without responses are rejected."""
+def replay_generate(problems: pl.DataFrame, cfg: TeacherConfig) -> StageResult:
+    """Generate stage of the replay teacher: problems without responses are rejected; the result
+    passes on one sample per stored response (``out``)."""
     teacher = teacher_info(cfg, cfg.seed)
     samples, reasons = [], []
     for row in problems.iter_rows(named=True):
@@ -28,6 +29,6 @@ def replay_generate(problems: pl.DataFrame, cfg: TeacherConfig) -> tuple[pl.Data
         reasons.append(None)
         samples += [sample_row(row, i, text, fin, teacher)
                     for i, (text, fin) in enumerate(zip(responses, finish, strict=True))]
-    result = split_by_reason(problems, "generate", reasons,
-                             ["the source row holds no teacher responses" if r else "" for r in reasons])
-    return samples_frame(samples), result
+    return split_by_reason(problems, "generate", reasons,
+                           ["the source row holds no teacher responses" if r else "" for r in reasons],
+                           out=samples_frame(samples))

@@ -10,13 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-DEFAULT_PROMPTS = {
-    "math": "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.",
-    "code": "{problem}\n\nSolve the problem in Python 3. Give the complete solution in a single ```python code "
-            "block at the end of your answer.",
-    "science": "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}.",
-}
-LETTERS = "ABCDEFGHIJKLMNOP"
+from curation.domains import get_domain
 
 
 @dataclass(frozen=True)
@@ -66,16 +60,10 @@ def sample_seed(base: int | None, problem_id: str, index: int) -> int:
 
 
 def build_prompt(domain: str, problem: str, reference: str, template: str | None = None) -> str:
-    """The user message: the problem (science: with its lettered options) in the prompt template."""
-    text = problem
-    if domain == "science":
-        try:
-            choices = json.loads(reference).get("choices")
-        except (json.JSONDecodeError, AttributeError):
-            choices = None
-        if choices:
-            text = problem.rstrip() + "\n\n" + "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(choices))
-    return (template or DEFAULT_PROMPTS[domain]).replace("{problem}", text)
+    """The user message: the problem as the domain shows it (science: with its lettered options)
+    in the prompt template (default: the domain's)."""
+    d = get_domain(domain)
+    return (template or d.prompt).replace("{problem}", d.render_problem(problem, reference))
 
 
 def render_chat(tokenizer, prompt: str) -> str:

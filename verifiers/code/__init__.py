@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from verifiers.code.extract import extract_code, extract_code_block
 from verifiers.code.judge import judge_once
 from verifiers.code.sandbox import Limits, isolation
+from verifiers.code.test_formats import parse_tests
 from verifiers.verdict import Verdict
 
-__all__ = ["judge", "judge_many", "extract_code", "extract_code_block", "Limits", "isolation"]
+__all__ = ["judge", "judge_many", "extract_code", "extract_code_block", "Limits", "isolation",
+           "parse_tests"]
 
 
 def judge(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:

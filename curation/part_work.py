@@ -1,0 +1,64 @@
+"""The work of one part: its problems and the settings in, kept samples, rejected rows, counts and
+generation statistics out.
+
+``run_part`` is what an executor calls for each unfinished part (the local executor in
+``curation.pipeline`` today). Its result depends only on its inputs (and, for a live teacher,
+on the answers in the part's response log), so where it runs does not change the output.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import polars as pl
+
+from curation.config import CurateConfig
+from curation.format_filters import LengthCounter
+from curation.rounds import ResponseLog, format_and_verify, sample_in_rounds
+from curation.select import select_stage
+from curation.stages import StageResult, merged_counts, timed
+from curation.teachers import replay_generate
+
+
+@dataclass
+class PartResult:
+    kept: pl.DataFrame  # the selected samples
+    stages: list[StageResult]  # generate, format, verify (once per round), select
+    generation: dict | None  # a live teacher's requests, tokens, failures; None for replay
+
+    def counts(self) -> list[dict]:
+        return merged_counts(self.stages)
+
+    def rejected(self) -> pl.DataFrame:
+        return pl.concat([s.rejected for s in self.stages])
+
+    def summary(self) -> dict:
+        """What the report says of the kept rows: lengths, rows per source, which path decided
+        each verdict (``via=`` in its detail)."""
+        if self.kept.height == 0:
+            return {"lengths": [], "per_source": {}, "decided_by": {}}
+        details = self.kept["verdict"].struct.field("detail").to_list()
+        return {"lengths": self.kept["length"].to_list(),
+                "per_source": dict(Counter(self.kept["source"].to_list())),
+                "decided_by": dict(Counter(d.rsplit("via=", 1)[-1] if "via=" in d else "other" for d in details))}
+
+    def marker(self) -> dict:
+        """What the part's completion marker records (publishing builds the report from it)."""
+        return {"counts": self.counts(), "kept": self.kept.height, "generation": self.generation,
+                "summary": self.summary()}
+
+
+def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, *, teacher=None,
+             log: ResponseLog | None = None) -> PartResult:
+    """Generate (replay the source's traces, or ask ``teacher`` in rounds, logging to ``log``),
+    format-filter, verify and select over one part's problems."""
+    if teacher is None:
+        gen = timed(replay_generate, problems, cfg.teacher)
+        stages, generation = [gen, *format_and_verify(gen.passed_on, cfg, lengths)], None
+    else:
+        stages, generation = sample_in_rounds(problems, cfg, teacher, log, lengths)
+    verified = [s.kept for s in stages if s.stage == "verify"]
+    verified_frame = pl.concat(verified) if verified else pl.DataFrame()
+    stages.append(timed(select_stage, verified_frame, cfg.select.keep))
+    return PartResult(stages[-1].kept, stages, generation)
