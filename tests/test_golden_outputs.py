@@ -26,20 +26,54 @@ GOLDEN = ROOT / "tests" / "golden" / "curation_outputs.json"
 SHARED = ROOT.parent / "shared" / "data"
 COT = SHARED / "traces" / "math_cot_100x8.jsonl"
 
+# A live teacher in rejection rounds: a scripted server whose answers depend only on the request
+# (right, wrong, right for some seeds, failing, truncated), with varied latency so answers arrive
+# out of order.
+LIVE_ROWS = [{"id": f"q{i}", "problem": f"q{i}: what is {i} + 1?", "answer": str(i + 1)} for i in range(60)]
+
+
+def _live_answers(i: int) -> dict:
+    right = f"<think>\nadd one\n</think>\n\nThe answer is \\boxed{{{i + 1}}}."
+    wrong = f"<think>\nguess\n</think>\n\nThe answer is \\boxed{{{i + 2}}}."
+    rule = {"match": f"q{i}:"}
+    kind = i % 6
+    if kind == 0:
+        rule["answers"] = [right]
+    elif kind == 1:
+        rule["answers"] = [wrong]
+    elif kind == 2:
+        rule["answers"] = [wrong, right]
+    elif kind == 3:
+        rule["status"] = 500
+    elif kind == 4:
+        rule["answers"] = [wrong, wrong, right]
+    else:
+        rule.update(answers=[right], finish_reason="length")
+    return rule
+
+
+LIVE_SCRIPT = {"rules": [_live_answers(i) for i in range(len(LIVE_ROWS))]}
+LIVE_ARGS = ["math", "--source", "LIVE_SOURCE", "--teacher", "openai", "--base-url", "BASE_URL", "--teacher-model",
+             "scripted", "--samples", "2", "--rounds", "3", "--want", "1", "--concurrency", "8", "--part-size", "20",
+             "--seed", "11", "--no-decontaminate"]
+
+# The real-traces case is decontaminated against real benchmark files (the shipped recipe's are
+# Hub datasets, and tests are offline).
+COT_RECIPE = {"domain": "math", "decontaminate": {"benchmarks": {
+    "math500": str(SHARED / "math" / "math500.jsonl"), "aime24": str(SHARED / "math" / "aime24.jsonl")}}}
 # name -> curate arguments (each run writes to OUT)
 CASES = {
     "math_demo": ["math"],
     "code_demo": ["code"],
     "code_demo_sandbox": ["code", "--sandbox"],
     "science_demo": ["science"],
+    "math_live_rounds": LIVE_ARGS,
     "math_cot_100x8": ["math", "--recipe", "RECIPE", "--source", str(COT), "--field", "problem=question",
                        "--field", "answer=gt", "--field", "responses=code", "--allow-no-think", "--part-size", "30"],
 }
-# The real-traces case is decontaminated against real benchmark files (the shipped recipe's are
-# Hub datasets, and tests are offline).
-COT_RECIPE = {"domain": "math", "decontaminate": {"benchmarks": {
-    "math500": str(SHARED / "math" / "math500.jsonl"), "aime24": str(SHARED / "math" / "aime24.jsonl")}}}
-_VOLATILE = {"seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds", "requests_per_s",
+# Keys the report gained after the values were recorded (compared by their own tests).
+_ADDED = {"first_errors", "duplicate_responses"}
+_VOLATILE = _ADDED | {"base_urls", "seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds", "requests_per_s",
              "completion_tokens_per_s"}
 
 
@@ -84,9 +118,28 @@ def curate_case(name: str, cwd: Path) -> dict:
     out = cwd / name
     recipe = cwd / f"{name}.yaml"
     recipe.write_text(json.dumps(COT_RECIPE))
+    if name == "math_live_rounds":
+        return _curate_live(out)
     args = [str(recipe) if a == "RECIPE" else a for a in CASES[name]]
     result = CliRunner().invoke(main, [*args, "--quiet", "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    return fingerprint(out)
+
+
+def _curate_live(out: Path) -> dict:
+    import os
+    import subprocess
+
+    from curation.teachers.scripted_server import ServerProcess
+
+    src = out.parent / "live.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in LIVE_ROWS))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    with ServerProcess(LIVE_SCRIPT, latency="lognormal:4,1.0,40") as srv:
+        args = [{"LIVE_SOURCE": str(src), "BASE_URL": srv.base_url}.get(a, a) for a in LIVE_ARGS]
+        r = subprocess.run([sys.executable, "-m", "curation.cli", *args, "--max-retries", "1", "--quiet", "--out",
+                            str(out)], env=env, capture_output=True, text=True, cwd=out.parent)
+    assert r.returncode == 0, r.stderr[-2000:]
     return fingerprint(out)
 
 
