@@ -132,11 +132,11 @@ def _curate_live(out: Path) -> dict:
 
     from curation.teachers.scripted_server import ServerProcess
 
-    src = out.parent / "live.jsonl"
+    src = out.parent / "live.jsonl"  # named relative to the run's folder: the source name is in every row
     src.write_text("".join(json.dumps(r) + "\n" for r in LIVE_ROWS))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     with ServerProcess(LIVE_SCRIPT, latency="lognormal:4,1.0,40") as srv:
-        args = [{"LIVE_SOURCE": str(src), "BASE_URL": srv.base_url}.get(a, a) for a in LIVE_ARGS]
+        args = [{"LIVE_SOURCE": src.name, "BASE_URL": srv.base_url}.get(a, a) for a in LIVE_ARGS]
         r = subprocess.run([sys.executable, "-m", "curation.cli", *args, "--max-retries", "1", "--quiet", "--out",
                             str(out)], env=env, capture_output=True, text=True, cwd=out.parent)
     assert r.returncode == 0, r.stderr[-2000:]
