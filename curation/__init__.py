@@ -40,7 +40,7 @@ from curation.exact_dedup import exact_duplicates
 from curation.minhash import find_near_duplicates
 from curation.optional import MissingExtra, require
 from curation.part_work import PartResult, run_part
-from curation.pipeline import run_curation
+from curation.pipeline import TeacherFailed, run_curation
 from curation.records import Malformed, Problem, exact_dedup_key, problem_id
 from curation.report import RunReport
 from curation.rounds import ResponseLog
@@ -71,7 +71,8 @@ __all__ = [
     "load_recipe", "with_demo", "RECIPES_DIR",
     "setting", "Flags", "registry_choice", "set_fields", "coerce_setting", "leaf_type", "load_mapping", "load_yaml",
     "parse_pairs", "fail", "ref_problem", "looks_like_hub_id", "require", "MissingExtra",
-    "run_curation", "RunReport", "run_part", "PartResult", "Problem", "Malformed", "SAMPLE_SCHEMA", "problem_id",
+    "run_curation", "TeacherFailed", "RunReport", "run_part", "PartResult", "Problem", "Malformed", "SAMPLE_SCHEMA",
+    "problem_id",
     "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult", "split_by_reason",
     "find_near_duplicates", "find_contaminated", "verify_responses", "ResponseLog", "KNOWN_BENCHMARKS",
     "benchmark_rows",

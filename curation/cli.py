@@ -71,7 +71,7 @@ def _domain_command(domain: str) -> click.Command:
                   help="After curating, upload the folder to this Hub dataset repo in one commit.")
     @flags
     def command(recipe, restart, quiet, push_to_hub, **kwargs):
-        from curation.pipeline import run_curation
+        from curation.pipeline import TeacherFailed, run_curation
 
         console = Console(stderr=True)
         overrides, problems = flags.values(kwargs)
@@ -103,6 +103,9 @@ def _domain_command(domain: str) -> click.Command:
             _fail(exc.problems)
         except MissingExtra as exc:
             _fail([str(exc)])
+        except TeacherFailed as exc:
+            click.echo(f"curate: error: {exc}", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("curate: interrupted; re-run the same command to resume", err=True)
             sys.exit(130)

@@ -1,9 +1,10 @@
 """The work of one part: its problems and the settings in, kept samples, rejected rows, counts and
 generation statistics out.
 
-``run_part`` is what an executor calls for each unfinished part (the local executor in
-``curation.pipeline`` today). Its result depends only on its inputs (and, for a live teacher,
-on the answers in the part's response log), so where it runs does not change the output.
+``run_part`` is what an executor calls for each unfinished part of a run whose traces are in
+the source (the local executor in ``curation.pipeline`` today). It depends only on its inputs,
+so where it runs does not change the output. A live teacher's parts are produced by the
+streaming scheduler (``curation.streaming``) as the same ``PartResult``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import polars as pl
 
 from curation.config import CurateConfig
 from curation.format_filters import LengthCounter
-from curation.rounds import ResponseLog, format_and_verify, sample_in_rounds
+from curation.rounds import format_and_verify
 from curation.select import select_stage
 from curation.stages import StageResult, merged_counts, timed
 from curation.teachers import replay_generate
@@ -49,16 +50,9 @@ class PartResult:
                 "summary": self.summary()}
 
 
-def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, *, teacher=None,
-             log: ResponseLog | None = None) -> PartResult:
-    """Generate (replay the source's traces, or ask ``teacher`` in rounds, logging to ``log``),
-    format-filter, verify and select over one part's problems."""
-    if teacher is None:
-        gen = timed(replay_generate, problems, cfg.teacher)
-        stages, generation = [gen, *format_and_verify(gen.passed_on, cfg, lengths)], None
-    else:
-        stages, generation = sample_in_rounds(problems, cfg, teacher, log, lengths)
-    verified = [s.kept for s in stages if s.stage == "verify"]
-    verified_frame = pl.concat(verified) if verified else pl.DataFrame()
-    stages.append(timed(select_stage, verified_frame, cfg.select.keep))
-    return PartResult(stages[-1].kept, stages, generation)
+def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> PartResult:
+    """Generate (replay the source's traces), format-filter, verify and select over one part."""
+    gen = timed(replay_generate, problems, cfg.teacher)
+    stages = [gen, *format_and_verify(gen.passed_on, cfg, lengths)]
+    stages.append(timed(select_stage, stages[-1].kept, cfg.select.keep))
+    return PartResult(stages[-1].kept, stages, None)

@@ -34,6 +34,7 @@ from curation.rounds import ResponseLog
 from curation.settings import ConfigError
 from curation.sources import ResolvedSource, iter_parts, resolve_source
 from curation.stages import StageResult, rejected_frame, timed, to_rejected
+from curation.streaming import StreamingScheduler
 from curation.teachers import LazyTeacher
 from curation.workdir import WorkDir
 
@@ -134,22 +135,22 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
 
 
 def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
-                  progress: Progress, executor) -> None:
-    teacher = LazyTeacher(cfg.teacher) if cfg.teacher.backend != "replay" else None
+                  progress: Progress, executor, console: Console) -> None:
     task = progress.add_task("generate + verify", total=n_parts, status="")
     kept_total = 0
 
-    def work_of(k: int) -> PartResult:
+    def problems_of(k: int) -> pl.DataFrame:
         problems = work.read(f"load/{part_name(k)}")
-        if dropped:
-            problems = problems.filter(~pl.col("row_index").is_in(list(dropped)))
-        if teacher is None:
-            return run_part(problems, cfg, lengths)
-        log = ResponseLog(work.path(f"responses/{part_name(k)}.jsonl"))
-        try:
-            return run_part(problems, cfg, lengths, teacher=teacher, log=log)
-        finally:
-            log.close()
+        return problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
+
+    def finished(k: int, result: PartResult) -> None:
+        nonlocal kept_total
+        name = f"samples/{part_name(k)}"
+        work.write(name, result.kept)
+        work.write(name + ".rejected", result.rejected())
+        work.mark_done(name, result.marker())
+        kept_total += result.kept.height
+        progress.update(task, advance=1, status=f"{kept_total} kept")
 
     pending = []
     for k in range(n_parts):
@@ -159,13 +160,43 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
         else:
             kept_total += info["kept"]
             progress.update(task, advance=1, status=f"{kept_total} kept")
-    for k, result in executor.map(work_of, pending):
-        name = f"samples/{part_name(k)}"
-        work.write(name, result.kept)
-        work.write(name + ".rejected", result.rejected())
-        work.mark_done(name, result.marker())
-        kept_total += result.kept.height
-        progress.update(task, advance=1, status=f"{kept_total} kept")
+    if cfg.teacher.backend == "replay":
+        for k, result in executor.map(lambda k: run_part(problems_of(k), cfg, lengths), pending):
+            finished(k, result)
+        return
+    _stream(cfg, work, pending, problems_of, lengths, finished, progress, console)
+
+
+def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progress, console: Console) -> None:
+    """Live teacher: one streaming scheduler over every unfinished part (``curation.streaming``)."""
+    total = (work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
+    settled_before = total - sum(problems_of(k).height for k in pending)
+    task = progress.add_task("teacher", total=None, status="")
+    logs: list[ResponseLog] = []
+
+    def open_part(k: int):
+        log = ResponseLog(work.path(f"responses/{part_name(k)}.jsonl"))
+        logs.append(log)
+        return problems_of(k), log
+
+    def show(c: dict) -> None:
+        settled = settled_before + c.get("settled", 0)
+        rate = c.get("settled", 0) / c["elapsed"] if c["elapsed"] else 0
+        eta = f"ETA {(total - settled) / rate:,.0f} s" if rate and total > settled else ""
+        in_flight = c.get("sent", 0) - c.get("done", 0) - c["queued"]
+        rounds = " ".join(f"r{r} {n}" for r, n in c["per_round"].items())
+        progress.update(task, completed=c.get("done", 0), total=c.get("sent", 0) or None, status=(
+            f"in flight {in_flight} | answered {c.get('answered', 0)} | verified {c.get('verified', 0)} | failed "
+            f"{c.get('failed', 0)} | asked {rounds} | "
+            f"{c.get('completion_tokens', 0) / max(c['elapsed'], 1e-9):,.0f} tok/s | problems {settled}/{total} {eta}"))
+
+    scheduler = StreamingScheduler(cfg, pending, open_part, LazyTeacher(cfg.teacher), lengths, finished,
+                                   say=lambda m: console.print(f"[yellow]{m}[/yellow]"), progress=show)
+    try:
+        scheduler.run()
+    finally:
+        for log in logs:
+            log.close()
 
 
 def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,
@@ -194,5 +225,25 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     with _progress(console, quiet) as progress:
         n_parts = _load_phase(cfg, src, work, progress)
         dropped = _problem_phase(cfg, work, n_parts, progress)
-        _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor or LocalExecutor())
-    return publish(cfg, src, work, n_parts, out_dir, lengths, started).to_dict()
+        _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor or LocalExecutor(), console)
+    report = publish(cfg, src, work, n_parts, out_dir, lengths, started)
+    _check_generation(report.generation, console)
+    return report.to_dict()
+
+
+class TeacherFailed(RuntimeError):
+    """Every request sent to the live teacher failed; ``str()`` names the kinds and the server's words.
+    The run is still published (every problem rejected as ``teacher_failed``)."""
+
+
+def _check_generation(gen: dict | None, console: Console) -> None:
+    if not gen:
+        return
+    if gen["duplicate_responses"]:
+        console.print(f"[yellow]teacher: {gen['duplicate_responses']} response(s) repeat another response to the "
+                      "same problem word for word under a different seed; the server may decode greedily or ignore "
+                      "`seed` (check its sampling settings), which wastes every extra sample[/yellow]")
+    if gen["sent"] and not gen["answered"]:
+        kinds = ", ".join(f"{k} x{n}" for k, n in sorted(gen["failed"].items()))
+        words = "; ".join(f"{k}: {d}" for k, d in sorted(gen["first_errors"].items()) if d)
+        raise TeacherFailed(f"every request to the teacher failed ({kinds})" + (f": {words}" if words else ""))

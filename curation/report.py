@@ -120,27 +120,46 @@ def teacher_report(cfg: CurateConfig) -> dict:
 
 
 def generation_report(parts: list[dict | None]) -> dict | None:
-    """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts."""
+    """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts.
+
+    Parts are generated concurrently, so the teacher's time is the union of the parts' spans
+    (first request sent to last answer), not their sum."""
     parts = [p for p in parts if p]
     if not parts:
         return None
     out = {"requests": 0, "sent": 0, "answered": 0, "prompt_tokens": 0, "completion_tokens": 0,
            "teacher_seconds": 0.0}
-    failed, retried, rounds = Counter(), Counter(), {}
+    failed, retried, rounds, first_errors, duplicates = Counter(), Counter(), {}, {}, 0
+    spans = []
     for p in parts:
         for key in out:
             out[key] += p[key]
         failed.update(p["failed"])
         retried.update(p["retried"])
+        for kind, detail in (p.get("first_errors") or {}).items():
+            first_errors.setdefault(kind, detail)
+        duplicates += p.get("duplicate_responses", 0)
+        if p.get("span") and None not in p["span"]:
+            spans.append(p["span"])
         for r in p["rounds"]:
             acc = rounds.setdefault(r["round"], Counter())
             acc.update({k: v for k, v in r.items() if k != "round"})
-    secs = out["teacher_seconds"]
+    secs = _union_seconds(spans) if spans else out["teacher_seconds"]
     out.update(teacher_seconds=round(secs, 2), failed=dict(failed), retried=dict(retried),
                requests_per_s=round(out["sent"] / secs, 2) if secs else None,
                completion_tokens_per_s=round(out["completion_tokens"] / secs, 1) if secs and out["sent"] else None,
-               rounds=[{"round": r, **dict(c)} for r, c in sorted(rounds.items())])
+               rounds=[{"round": r, **dict(c)} for r, c in sorted(rounds.items())],
+               first_errors=first_errors, duplicate_responses=duplicates)
     return out
+
+
+def _union_seconds(spans: list[list[float]]) -> float:
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
 def isolation_report(cfg: CurateConfig) -> dict | None:

@@ -108,7 +108,7 @@ def test_a_resumed_evaluation_asks_the_openai_backend_only_for_missing_samples(s
     rows = read_jsonl(shared_data / "math/aime24.jsonl")
     write_generations(tmp_path / "aime24", {(str(i), 0): rows[i]["answer"] for i in range(10)})
     log = tmp_path / "server.jsonl"
-    with ServerProcess(log=str(log)) as srv:
+    with ServerProcess(log=str(log), models=["served"]) as srv:
         r = subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "served", "--backend", "openai",
                             "--base-url", srv.base_url, "--benchmarks", "aime24", "--samples", "1", "--limit", "15",
                             "--benchmark-file", f"aime24={shared_data / 'math/aime24.jsonl'}", "--field",

@@ -73,8 +73,8 @@ CASES = {
 }
 # Keys the report gained after the values were recorded (compared by their own tests).
 _ADDED = {"first_errors", "duplicate_responses"}
-_VOLATILE = _ADDED | {"base_urls", "seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds", "requests_per_s",
-             "completion_tokens_per_s"}
+_VOLATILE = _ADDED | {"base_urls", "seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds",
+                      "requests_per_s", "completion_tokens_per_s"}
 
 
 # Sandboxed code verdicts carry each test's wall time in their detail (it varies run to run).

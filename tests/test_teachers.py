@@ -159,7 +159,7 @@ def test_sigkill_midway_then_rerun_requests_only_what_is_missing(tmp_path):
     log = tmp_path / "server.jsonl"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with ServerProcess(script, latency_ms=40, log=str(log)) as srv:
-        args = ["--source", str(src), "--teacher", "openai", "--base-url", srv.base_url, "--teacher-model", "s",
+        args = ["--source", str(src), "--teacher", "openai", "--base-url", srv.base_url, "--teacher-model", "scripted",
                 "--samples", "4", "--rounds", "2", "--want", "2", "--concurrency", "4", "--no-decontaminate",
                 "--quiet", "--part-size", "10", "--seed", "5"]
         cmd = [sys.executable, "-m", "curation.cli", "math", *args]

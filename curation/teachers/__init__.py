@@ -8,6 +8,7 @@ rounds (``curation.rounds``) and ``evaluate`` both use.
 
 from curation.teachers.hf import HFTeacher
 from curation.teachers.openai_client import OpenAITeacher
+from curation.teachers.queue import RequestQueue, run_batch
 from curation.teachers.replay import ReplayTeacher, replay_generate
 from curation.teachers.requests import Completion, GenRequest, build_prompt, sample_seed
 from curation.teachers.samples import GENERATION_STRUCT, SAMPLE_SCHEMA, TEACHER_STRUCT, sample_row
@@ -39,12 +40,20 @@ class LazyTeacher:
         self.cfg = cfg
         self._teacher = None
 
-    def generate(self, requests, on_result) -> None:
+    @property
+    def teacher(self):
         if self._teacher is None:
             self._teacher = make_teacher(self.cfg)
-        self._teacher.generate(requests, on_result)
+        return self._teacher
+
+    def generate(self, requests, on_result) -> None:
+        self.teacher.generate(requests, on_result)
+
+    async def serve(self, queue, on_result) -> None:
+        await self.teacher.serve(queue, on_result)
 
 
 __all__ = ["TEACHERS", "SAMPLE_SCHEMA", "TEACHER_STRUCT", "GENERATION_STRUCT", "sample_row", "replay_generate",
-           "make_teacher", "LazyTeacher", "GenRequest", "Completion", "build_prompt", "sample_seed",
+           "make_teacher", "LazyTeacher", "RequestQueue", "run_batch", "GenRequest", "Completion", "build_prompt",
+           "sample_seed",
            "OpenAITeacher", "VLLMTeacher", "HFTeacher", "ReplayTeacher"]

@@ -3,8 +3,10 @@
 Async with a fixed number of requests in flight; several base URLs share the load
 round-robin (a retry goes to the next one, so one dead server does not stall the run);
 429, 5xx, dropped connections, timeouts and unreadable bodies are retried with exponential
-backoff and jitter (``Retry-After`` honoured); other 4xx are final. Each result is handed to
-``on_result`` as it arrives, so the caller can append it to disk at once.
+backoff and jitter (``Retry-After`` honoured); other 4xx are final. ``serve`` keeps
+``--concurrency`` requests in flight for as long as the request queue has work, and hands each
+result to ``on_result`` as it arrives, so the caller can append it to disk and verify it at once.
+The preflight checks every base URL answers and serves the configured model.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from curation.config import TeacherConfig
+from curation.teachers.queue import RequestQueue, run_batch
 from curation.teachers.requests import Completion, GenRequest
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -62,6 +65,28 @@ def parse_body(body: dict, endpoint: str) -> tuple[str, str | None, int | None, 
     return text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
 
 
+def _error_message(raw: bytes) -> str:
+    """The server's own words for an error: ``error.message`` of an OpenAI-style body, else the text."""
+    try:
+        body = json.loads(raw)
+        err = body.get("error", body) if isinstance(body, dict) else body
+        message = err.get("message") if isinstance(err, dict) else None
+        if isinstance(message, str) and message:
+            return message[:300]
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    return raw[:300].decode("utf-8", "replace")
+
+
+def _served_models(raw: bytes) -> list[str] | None:
+    """The model ids of an OpenAI ``/models`` body, or None when it is not one."""
+    try:
+        data = json.loads(raw).get("data")
+        return [m["id"] for m in data if isinstance(m, dict) and "id" in m] if isinstance(data, list) else None
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        return None
+
+
 class OpenAITeacher:
     live = True
 
@@ -74,19 +99,27 @@ class OpenAITeacher:
 
     def preflight(self, timeout_s: float = 10.0) -> list[str]:
         """One line per base URL that does not answer at all (any HTTP status counts as an answer),
-        so a wrong URL fails at once instead of after every request's retries."""
+        or whose ``/models`` list does not hold the configured model, so a wrong URL or model name
+        fails at once instead of after every request's retries."""
         import urllib.error
         import urllib.request
 
         problems = []
         for url in self.urls:
+            req = urllib.request.Request(f"{url}/models", headers={"Authorization": f"Bearer {self.api_key}"}
+                                         if self.api_key else {})
             try:
-                urllib.request.urlopen(f"{url}/models", timeout=timeout_s).close()
+                with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                    served = _served_models(resp.read())
             except urllib.error.HTTPError:
-                pass  # it answered
+                continue  # it answered, without a model list we can read (some hosted APIs)
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", exc)
                 problems.append(f"teacher.base_urls: {url} does not answer ({reason})")
+                continue
+            if served is not None and self.cfg.model not in served:
+                problems.append(f"teacher.model: {url} does not serve {self.cfg.model!r} (it serves: "
+                                f"{', '.join(served) or 'nothing'}); set --teacher-model to one of them")
         return problems
 
     def describe(self) -> dict:
@@ -103,15 +136,12 @@ class OpenAITeacher:
         return body
 
     def generate(self, requests: Sequence[GenRequest], on_result: Callable[[Completion], None]) -> None:
-        if requests:
-            asyncio.run(self._run(list(requests), on_result))
+        run_batch(self, requests, on_result)
 
-    async def _run(self, requests: list[GenRequest], on_result: Callable[[Completion], None]) -> None:
+    async def serve(self, queue: RequestQueue, on_result: Callable[[Completion], None]) -> None:
+        """``--concurrency`` workers, each taking the next request as soon as its last one ended."""
         import aiohttp
 
-        queue: asyncio.Queue = asyncio.Queue()
-        for r in requests:
-            queue.put_nowait(r)
         urls = itertools.cycle(self.urls)
         path = "/chat/completions" if self.cfg.endpoint == "chat" else "/completions"
         headers = {"Content-Type": "application/json"}
@@ -121,11 +151,10 @@ class OpenAITeacher:
         timeout = aiohttp.ClientTimeout(total=self.cfg.request_timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=headers) as session:
             async def worker() -> None:
-                while not queue.empty():
-                    req = queue.get_nowait()
+                while (req := await queue.get()) is not None:
                     on_result(await self._one(session, req, urls, path))
 
-            await asyncio.gather(*(worker() for _ in range(min(self.cfg.concurrency, len(requests)))))
+            await asyncio.gather(*(worker() for _ in range(self.cfg.concurrency)))
 
     async def _one(self, session, req: GenRequest, urls, path: str) -> Completion:
         import aiohttp
@@ -172,7 +201,7 @@ class OpenAITeacher:
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     raise _Retry("bad_response", f"body is not JSON: {raw[:100]!r}") from None
                 return parse_body(parsed, self.cfg.endpoint)
-            detail = raw[:200].decode("utf-8", "replace")
+            detail = _error_message(raw)
             if resp.status in RETRYABLE_STATUS or resp.status >= 500:
                 after = resp.headers.get("Retry-After")
                 try:

@@ -13,13 +13,14 @@ then the answer); a script picks them per prompt:
 The answer is ``answers[seed % len(answers)]``, so it depends only on the request (a re-run
 gets the same data); with ``n > 1``, choice ``i`` is the answer for seed ``seed + i``.
 ``"stream": true`` answers as server-sent events, as OpenAI and vLLM do. ``status`` makes every
-request matching a rule fail with that HTTP code. ``--faults`` makes the *first* attempt of a
-share of the requests (chosen by a hash of the request) fail: ``429``/``500``/... with that
-status, ``drop`` by closing the connection. ``--latency lognormal:MEDIAN_MS,SIGMA,CAP_MS`` gives
-each request a heavy-tailed delay drawn from a hash of its seed, prompt and attempt, so re-runs
-see the same delays (``--latency-ms`` is a fixed delay). ``--models`` names the models served;
-any other model gets a 404 (without it every model name is accepted). Every request is logged
-to ``--log`` (JSONL) when given. Errors have OpenAI's shape: ``{"error": {"message", "type", "code"}}``.
+request matching a rule fail with that HTTP code; ``latency_ms`` gives its requests that delay.
+``--faults`` makes the *first* attempt of a share of the requests (chosen by a hash of the request)
+fail: ``429``/``500``/... with that status, ``drop`` by closing the connection. ``--latency
+lognormal:MEDIAN_MS,SIGMA,CAP_MS`` gives each request a heavy-tailed delay drawn from a hash of its
+seed, prompt and attempt, so re-runs see the same delays (``--latency-ms`` is a fixed delay).
+``--models`` names the models served; any other model gets a 404 (without it every model name is
+accepted). Every request is logged to ``--log`` (JSONL) when given. Errors have OpenAI's shape:
+``{"error": {"message", "type", "code"}}``.
 """
 
 from __future__ import annotations
@@ -164,6 +165,8 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
         rule = script.rule_for(prompt)
         status = rule.get("status") if rule else None
         delay = latency.draw(seed, prompt, attempt)
+        if rule and rule.get("latency_ms") is not None:  # a rule's own fixed delay (a slow problem)
+            delay = float(rule["latency_ms"]) / 1000
         code, message, outcome = None, "", "ok"
         if models is not None and model not in models:  # checked before any work, as vLLM does
             code, message, outcome, delay = 404, f"The model `{model}` does not exist.", "http_404", 0.0
