@@ -105,7 +105,7 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
             failure = ("CE", failure[1])
         outcome = failure[0] if failure else (
             "AC" if _tokens_equal(result.stdout.decode(errors="replace"), want, tests.float_tol) else "WA")
-        outcomes.append({"test": i, "outcome": outcome, "seconds": round(result.wall_s, 4)})
+        outcomes.append({"test": i, "outcome": outcome})
         if outcome != "AC":
             return _verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0)
     return _verdict("AC", outcomes, "", time.monotonic() - t0)
@@ -115,10 +115,9 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
     def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         session.start()
         for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
-            t = time.monotonic()
             got = session.call(tests.fn_name, args)
             ok = any(_values_equal(got, w) for w in _expected_forms(want))
-            outcomes.append({"test": i, "outcome": "AC" if ok else "WA", "seconds": round(time.monotonic() - t, 4)})
+            outcomes.append({"test": i, "outcome": "AC" if ok else "WA"})
             if not ok:
                 return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0)
         return None
@@ -209,7 +208,6 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
         else:
             checks = [(lambda s: lambda: exec(_compiled(s, "test"), namespace))(src) for src in tests.asserts]
         for i, check in enumerate(checks):
-            t = time.monotonic()
             outcome, message = "AC", ""
             try:
                 check()
@@ -223,7 +221,7 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 outcome, message = "RE", f"NameError: {exc}"
             except Exception as exc:  # noqa: BLE001 - the test tripped over what the candidate returned
                 outcome, message = "RE", f"{type(exc).__name__}: {exc}"
-            outcomes.append({"test": i, "outcome": outcome, "seconds": round(time.monotonic() - t, 4)})
+            outcomes.append({"test": i, "outcome": outcome})
             if outcome != "AC":
                 return _verdict(outcome, outcomes, message, time.monotonic() - t0)
         return None
