@@ -24,6 +24,12 @@ def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float =
     return Verdict(passed, reason, detail, seconds)
 
 
+def time_limit_message(limits: Limits) -> str:
+    """One text whichever clock ran out first (wall or CPU: a race for a busy loop), so the
+    published verdict does not depend on it."""
+    return f"time limit exceeded (wall {limits.wall_s:g}s, CPU {limits.cpu_s}s)"
+
+
 def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
     """Failure reason of a finished run, or None when it exited cleanly."""
     if result.sandbox_error:
@@ -31,12 +37,12 @@ def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
     if result.output_exceeded:
         return "OLE", f"more than {limits.output_bytes} bytes of output"
     if result.timed_out:
-        return "TLE", f"wall time over {limits.wall_s:g}s"
+        return "TLE", time_limit_message(limits)
     tail = result.stderr[-2000:]
     if b"MemoryError" in tail or b"std::bad_alloc" in tail:
         return "MLE", f"memory over {limits.memory_mb} MB"
     if result.signal in (24, 9) and result.wall_s >= 0.8 * limits.cpu_s:  # SIGXCPU / kill at the CPU limit
-        return "TLE", f"CPU time over {limits.cpu_s}s"
+        return "TLE", time_limit_message(limits)
     if result.signal:
         return "RE", f"killed by signal {result.signal}"
     if result.returncode:

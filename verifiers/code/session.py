@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from verifiers.code.call_driver import decode, encode
-from verifiers.code.outcome import _classify, _verdict
+from verifiers.code.outcome import _classify, _verdict, time_limit_message
 from verifiers.code.sandbox import ExecResult, Limits, Sandbox
 from verifiers.verdict import Verdict
 
@@ -74,7 +74,7 @@ class _CallSession:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.box.kill()
-                raise _SessionError("TLE", f"wall time over {self.limits.wall_s:g}s")
+                raise _SessionError("TLE", time_limit_message(self.limits))
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
