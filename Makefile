@@ -24,7 +24,7 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 # Tests also train and merge tiny models: torch first (the pinned CPU build), then the extras.
 $(STAMP_ALL): $(STAMP)
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray]"
 	touch $(STAMP_ALL)
 
 install: $(STAMP_ALL)

@@ -136,6 +136,19 @@ class OutputConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    kind: str = _opt("local", "--executor", "Where CPU-heavy work runs: local (a process pool on this machine) or "
+                     "ray (Ray tasks and actors over a cluster's nodes; extra [ray]). The output is the same.",
+                     fingerprint=False)
+    address: str | None = _opt(None, "--ray-address", "ray: the cluster to join (default: 'auto' when one is "
+                               "running here, else a local Ray started for the run).", fingerprint=False)
+    cpus_per_task: float = _opt(1.0, "--ray-cpus-per-task", "ray: CPUs each worker actor holds (its verifier "
+                                "processes and sandboxes).", fingerprint=False)
+    workers: int | None = _opt(None, "--ray-workers", "ray: worker actors (default: the cluster's CPUs / "
+                               "cpus_per_task).", fingerprint=False)
+
+
+@dataclass
 class CurateConfig:
     domain: str = "math"
     source: SourceConfig = field(default_factory=SourceConfig)
@@ -146,6 +159,7 @@ class CurateConfig:
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -157,7 +171,7 @@ class CurateConfig:
             if f.metadata.get("fingerprint") is False:
                 d[section].pop(f.name, None)
         d["output"].pop("out_dir", None)
-        return d
+        return {k: v for k, v in d.items() if v != {}}  # a section of execution settings only: left out
 
 
 def iter_fields(cls) -> list[tuple[str, dataclasses.Field]]:
@@ -240,6 +254,12 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("decontaminate.min_overlap: must be in (0, 1]")
     if isinstance(dc.fuzzy_threshold, float) and not 0 < dc.fuzzy_threshold < 1:
         p.append("decontaminate.fuzzy_threshold: must be between 0 and 1")
+    if cfg.executor.kind not in ("local", "ray"):
+        p.append(f"executor.kind: must be local or ray, got {cfg.executor.kind!r}")
+    if isinstance(cfg.executor.cpus_per_task, float) and cfg.executor.cpus_per_task <= 0:
+        p.append("executor.cpus_per_task: must be positive")
+    if isinstance(cfg.executor.workers, int) and cfg.executor.workers < 1:
+        p.append("executor.workers: must be at least 1")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     p.extend(validate_teacher(cfg.teacher))
@@ -288,5 +308,5 @@ def with_demo(recipe: dict) -> dict:
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
 __all__ = ["ConfigError", "CurateConfig", "SourceConfig", "TeacherConfig", "FilterConfig", "DedupConfig",
-           "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig", "parse_config", "validate",
-           "iter_fields", "leaf_type", "load_recipe", "with_demo", "RECIPES_DIR"]
+           "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig", "ExecutorConfig", "parse_config",
+           "validate", "iter_fields", "leaf_type", "load_recipe", "with_demo", "RECIPES_DIR"]

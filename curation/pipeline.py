@@ -3,20 +3,20 @@
 1. load: source rows -> problems, part by part (``malformed_*`` rows rejected);
 2. problem stages over all problems (exact dedup, decontamination, near-dedup), before any
    teacher compute is spent;
-3. per part: ``run_part`` (generate -> format filters -> verify -> select), run by an executor;
+3. per part: ``run_part`` (generate -> format filters -> verify -> select), run by an executor
+   (``curation.executors``), or for a live teacher the streaming scheduler;
 4. publish: shards, rejected shards, report, recipe, card (always redone; it is cheap).
 
 Every part's outputs are written atomically with a completion marker, so re-running the same
 command after a kill skips finished parts and publishes the same rows. The driver (this module)
-keeps the work folder, the markers and the teacher; an executor only decides where each part's
-work runs.
+keeps the work folder, the markers and the teacher; an executor only decides where the pure,
+CPU-heavy work runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -25,8 +25,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curation.config import CurateConfig
 from curation.domains import get_domain
+from curation.executors import make_executor
 from curation.format_filters import LengthCounter
-from curation.part_work import PartResult, run_part
+from curation.part_work import PartResult
 from curation.problem_stages import PROBLEM_STAGES
 from curation.problems import load_stage
 from curation.publish import publish
@@ -54,17 +55,6 @@ def work_dir_of(out_dir: Path) -> Path:
 
 def part_name(k: int) -> str:
     return f"part-{k:05d}"
-
-
-class LocalExecutor:
-    """Runs each part's work in this process, one part after another; inside a part the verifiers'
-    worker pools and the sandbox pool use the machine's cores."""
-
-    name = "local"
-
-    def map(self, fn: Callable[[int], PartResult], parts: Iterable[int]) -> Iterator[tuple[int, PartResult]]:
-        for k in parts:
-            yield k, fn(k)
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
@@ -111,7 +101,7 @@ def _with_source_rows(result: StageResult, work: WorkDir, n_parts: int) -> pl.Da
         pl.Series("detail", [marks[i][1] for i in hit["row_index"]], dtype=pl.String)))
 
 
-def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Progress) -> set[int]:
+def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Progress, executor) -> set[int]:
     """Run the problem-level stages in order, each over what the previous kept; returns dropped rows."""
     cols = ["problem_id", "problem", "reference", "row_index"]
     problems: pl.DataFrame | None = None
@@ -125,7 +115,7 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
                 problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
             remaining = problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
             progress.update(task, status=stage)
-            result = timed(fn, remaining, cfg)
+            result = timed(fn, remaining, cfg, executor)
             work.write(f"{stage}.rejected", _with_source_rows(result, work, n_parts))
             work.write(stage, result.rejected.select("row_index"))
             work.mark_done(stage, {**result.count(), "info": result.info})
@@ -161,13 +151,14 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
             kept_total += info["kept"]
             progress.update(task, advance=1, status=f"{kept_total} kept")
     if cfg.teacher.backend == "replay":
-        for k, result in executor.map(lambda k: run_part(problems_of(k), cfg, lengths), pending):
+        for k, result in executor.run_parts((k, problems_of(k)) for k in pending):
             finished(k, result)
         return
-    _stream(cfg, work, pending, problems_of, lengths, finished, progress, console)
+    _stream(cfg, work, pending, problems_of, lengths, finished, progress, console, executor)
 
 
-def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progress, console: Console) -> None:
+def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progress, console: Console,
+            executor) -> None:
     """Live teacher: one streaming scheduler over every unfinished part (``curation.streaming``)."""
     total = (work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
@@ -190,7 +181,7 @@ def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progre
             f"{c.get('failed', 0)} | asked {rounds} | "
             f"{c.get('completion_tokens', 0) / max(c['elapsed'], 1e-9):,.0f} tok/s | problems {settled}/{total} {eta}"))
 
-    scheduler = StreamingScheduler(cfg, pending, open_part, LazyTeacher(cfg.teacher), lengths, finished,
+    scheduler = StreamingScheduler(cfg, pending, open_part, LazyTeacher(cfg.teacher), executor, finished,
                                    say=lambda m: console.print(f"[yellow]{m}[/yellow]"), progress=show)
     try:
         scheduler.run()
@@ -200,7 +191,7 @@ def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progre
 
 
 def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,
-                 console: Console | None = None, quiet: bool = False, executor=None) -> dict:
+                 console: Console | None = None, quiet: bool = False) -> dict:
     """Run (or resume) one curation and publish it. Returns the report (``report.json``'s content).
     ``source``: the source as ``curation.prepare`` resolved it (resolved here when not given)."""
     console = console or Console(stderr=True)
@@ -209,7 +200,7 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     out_dir = out_dir_of(cfg)
     work = WorkDir(work_dir_of(out_dir))
     lengths = LengthCounter(cfg.filters.tokenizer)  # a bad tokenizer is a config error: report it first
-    if get_domain(cfg.domain).executes_code and cfg.verify.sandbox:
+    if get_domain(cfg.domain).executes_code and cfg.verify.sandbox and cfg.executor.kind == "local":
         from verifiers.code import isolation
 
         info = isolation()
@@ -222,11 +213,16 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     if not work.ensure(fingerprint, restart=restart):
         raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
                            "re-run with --restart to discard them"])
-    with _progress(console, quiet) as progress:
-        n_parts = _load_phase(cfg, src, work, progress)
-        dropped = _problem_phase(cfg, work, n_parts, progress)
-        _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor or LocalExecutor(), console)
-    report = publish(cfg, src, work, n_parts, out_dir, lengths, started)
+    executor = make_executor(cfg, lengths)
+    try:
+        executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
+        with _progress(console, quiet) as progress:
+            n_parts = _load_phase(cfg, src, work, progress)
+            dropped = _problem_phase(cfg, work, n_parts, progress, executor)
+            _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor, console)
+        report = publish(cfg, src, work, n_parts, out_dir, lengths, started, executor.describe())
+    finally:
+        executor.close()
     _check_generation(report.generation, console)
     return report.to_dict()
 

@@ -1,7 +1,8 @@
 """Problem-level stages, run over all problems before any teacher compute is spent.
 
 Each takes the problems still in the run (``problem_id``, ``problem``, ``reference``,
-``row_index``) and the config, and returns a ``StageResult`` whose ``info`` holds what the
+``row_index``), the config and the executor (which computes MinHash signatures and benchmark
+matches where the run's executor says), and returns a ``StageResult`` whose ``info`` holds what the
 report says of it (benchmarks checked, clusters found).
 """
 
@@ -30,7 +31,7 @@ def _result(stage: str, problems: pl.DataFrame, drops: Drops, info: dict) -> Sta
                            [m[1] if m else "" for m in marks], info=info)
 
 
-def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
+def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
     if not cfg.dedup.exact or problems.height == 0:
         return _result("exact_dedup", problems, {}, {"enabled": cfg.dedup.exact})
     dropped = exact_duplicates(problems["problem_id"].to_list(), problems["problem"].to_list(),
@@ -39,7 +40,7 @@ def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
                                              for i, pid in dropped.items()}, {"enabled": True})
 
 
-def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
+def decontaminate(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
     dc = cfg.decontaminate
     info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "min_overlap": dc.min_overlap, "fuzzy": dc.fuzzy,
                   "fuzzy_threshold": dc.fuzzy_threshold if dc.fuzzy else None, "benchmarks": {}}
@@ -62,7 +63,8 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
         return _result("decontaminate", problems, {}, info)
     index = BenchmarkIndex(loaded, n=dc.ngram, min_overlap=dc.min_overlap,
                            fuzzy_threshold=dc.fuzzy_threshold if dc.fuzzy else None)
-    details = contamination(problems["problem"].to_list(), problems["reference"].to_list(), index)
+    match = executor.contamination if executor is not None else contamination
+    details = match(problems["problem"].to_list(), problems["reference"].to_list(), index)
     drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
     pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))
     info["matches"] = [{"problem_id": pids[i], "match": d} for i, (_, d) in list(drops.items())[:_REPORT_CAP]]
@@ -94,14 +96,15 @@ def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
                         d.threshold, d.num_perm, d.shingle)
 
 
-def near_dedup(problems: pl.DataFrame, cfg: CurateConfig) -> StageResult:
+def near_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
     d = cfg.dedup
     info: dict = {"enabled": d.near, "threshold": d.threshold, "num_perm": d.num_perm, "shingle": d.shingle,
                   "against": d.against}
     if not d.near or problems.height == 0:
         return _result("near_dedup", problems, {}, info)
     prior = load_prior(d.against, cfg) if d.against else None
-    sigs = signatures(problems["problem"].to_list(), num_perm=d.num_perm, shingle=d.shingle)
+    sign = executor.signatures if executor is not None else signatures
+    sigs = sign(problems["problem"].to_list(), num_perm=d.num_perm, shingle=d.shingle)
     pids = problems["problem_id"].to_list()
     rows = problems["row_index"].to_list()
     result = cluster(sigs, list(zip(pids, rows, strict=True)), d.threshold, prior=prior)

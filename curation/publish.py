@@ -41,7 +41,7 @@ def _part(k: int) -> str:
 
 
 def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int, out_dir: Path,
-            lengths: LengthCounter, started: float) -> RunReport:
+            lengths: LengthCounter, started: float, executor: dict | None = None) -> RunReport:
     from data_cards import render_dataset_card
 
     funnel = Funnel(STAGES)
@@ -101,6 +101,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         versions=versions(),
         wall_seconds=round(time.time() - started, 2),
         work_dir=str(work.root),
+        executor=executor or {"kind": "local"},
         card_tags=list(domain.card_tags),
     )
     recipe = cfg.to_dict()

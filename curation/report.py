@@ -76,6 +76,7 @@ class RunReport:
     versions: dict[str, str | None]
     wall_seconds: float
     work_dir: str
+    executor: dict = field(default_factory=dict)  # kind, nodes, CPUs, isolation per node, task seconds
     card_tags: list[str] = field(default_factory=list, metadata={"json": False})
 
     def to_dict(self) -> dict:

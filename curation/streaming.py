@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from curation.config import CurateConfig
-from curation.format_filters import LengthCounter
 from curation.part_work import PartResult
-from curation.rounds import ResponseLog, format_and_verify
+from curation.rounds import ResponseLog
 from curation.select import select_stage
 from curation.stages import StageResult, rejected_frame, split_by_reason, timed
 from curation.teachers import Completion, GenRequest, RequestQueue, build_prompt, sample_seed
@@ -74,10 +73,11 @@ class StreamingScheduler:
     """Runs every unfinished part's rejection sampling against one live teacher."""
 
     def __init__(self, cfg: CurateConfig, parts: list[int], open_part: Callable[[int], tuple[pl.DataFrame,
-                 ResponseLog]], teacher, lengths: LengthCounter, finished: Callable[[int, PartResult], None],
+                 ResponseLog]], teacher, executor, finished: Callable[[int, PartResult], None],
                  *, say: Callable[[str], None] = lambda m: None, progress: Callable[[dict], None] | None = None):
         t = cfg.teacher
-        self.cfg, self.todo, self.open_part, self.teacher, self.lengths = cfg, list(parts), open_part, teacher, lengths
+        self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
+        self.executor = executor  # where format filters and verification run (``curation.executors``)
         self.finished, self.say, self.progress = finished, say, progress
         self.budget = t.budget or t.samples * t.rounds
         self.target_queued = 2 * t.concurrency  # requests kept waiting so the teacher never idles
@@ -221,33 +221,44 @@ class StreamingScheduler:
     # -- verification, decisions, finished parts -------------------------------------------------
 
     async def _verify_loop(self) -> None:
+        """Check what has arrived, in batches; up to ``executor.parallel_checks`` batches at once
+        (one locally, where the verifiers' pools already use every core; one per worker on Ray)."""
+        running: set[asyncio.Task] = set()
+        ended: list[asyncio.Task] = []
+
+        def on_end(task: asyncio.Task) -> None:
+            running.discard(task)
+            ended.append(task)
+            self.wake.set()
+
         while True:
             await self.wake.wait()
             self.wake.clear()
-            batch, self.verify_buffer = self.verify_buffer, []
-            if batch:
-                checked = await asyncio.to_thread(self._check, batch)
-                for (part, p, rnd, comps), (groups, seconds) in zip(batch, checked, strict=True):
-                    self._record(part, p, rnd, len(comps), groups, seconds)
+            while ended:
+                ended.pop().result()  # a verifier that raised: its error ends the run
+            while self.verify_buffer and len(running) < self.executor.parallel_checks:
+                batch, self.verify_buffer = self.verify_buffer, []
+                task = asyncio.create_task(self._check(batch))
+                running.add(task)
+                task.add_done_callback(on_end)
 
-    def _check(self, batch) -> list[tuple[dict, dict]]:
-        """Format filters and verifier over every sample of the batch (in a worker thread); per
-        problem-round, its rows of each outcome and its share of the time."""
+    async def _check(self, batch) -> None:
+        """Format filters and verifier over every sample of the batch (on the executor); then each
+        problem-round's rows of each outcome are recorded and its next step decided."""
         t = self.cfg.teacher
         rows = [sample_row(p.row, c.sample_index, c.text, c.finish_reason, teacher_info(t, c.seed),
                            {"round": c.round, "prompt_tokens": c.prompt_tokens,
                             "completion_tokens": c.completion_tokens, "attempts": c.attempts})
                 for _, p, _, comps in batch for c in comps]
-        fmt, ver = format_and_verify(samples_frame(rows), self.cfg, self.lengths)
+        fmt, ver = await self.executor.check(samples_frame(rows))
         by_kind = {kind: {key[0]: g for key, g in frame.partition_by("row_index", as_dict=True).items()}
                    for kind, frame in (("fmt_kept", fmt.kept), ("fmt_rejected", fmt.rejected),
                                        ("ver_kept", ver.kept), ("ver_rejected", ver.rejected))}
-        out = []
-        for _, p, _, comps in batch:
+        for part, p, rnd, comps in batch:
             ri, share = p.row["row_index"], len(comps) / len(rows)
-            out.append(({kind: groups[ri] for kind, groups in by_kind.items() if ri in groups},
-                        {"format": fmt.seconds * share, "verify": ver.seconds * share}))
-        return out
+            self._record(part, p, rnd, len(comps), {kind: groups[ri] for kind, groups in by_kind.items()
+                                                     if ri in groups},
+                         {"format": fmt.seconds * share, "verify": ver.seconds * share})
 
     def _record(self, part: _Part, p: _Problem, rnd: int, n: int, groups: dict, seconds: dict) -> None:
         part.seconds.update(seconds)

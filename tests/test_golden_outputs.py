@@ -71,7 +71,7 @@ CASES = {
                        "--field", "answer=gt", "--field", "responses=code", "--allow-no-think", "--part-size", "30"],
 }
 # Keys the report gained after the values were recorded (compared by their own tests).
-_ADDED = {"first_errors", "duplicate_responses"}
+_ADDED = {"first_errors", "duplicate_responses", "executor"}
 _VOLATILE = _ADDED | {"base_urls", "seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds",
                       "requests_per_s", "completion_tokens_per_s"}
 
@@ -106,21 +106,22 @@ def fingerprint(out: Path) -> dict:
     }
 
 
-def curate_case(name: str, cwd: Path) -> dict:
+def curate_case(name: str, cwd: Path, extra: list[str] | None = None) -> dict:
+    """Curate one case into ``cwd/name`` (``extra``: more CLI arguments, e.g. another executor)."""
     from curation.cli import main
 
     out = cwd / name
     recipe = cwd / f"{name}.yaml"
     recipe.write_text(json.dumps(COT_RECIPE))
     if name == "math_live_rounds":
-        return _curate_live(out)
+        return _curate_live(out, extra or [])
     args = [str(recipe) if a == "RECIPE" else a for a in CASES[name]]
-    result = CliRunner().invoke(main, [*args, "--quiet", "--out", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(main, [*args, *(extra or []), "--quiet", "--out", str(out)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return fingerprint(out)
 
 
-def _curate_live(out: Path) -> dict:
+def _curate_live(out: Path, extra: list[str]) -> dict:
     import os
     import subprocess
 
@@ -131,13 +132,13 @@ def _curate_live(out: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     with ServerProcess(LIVE_SCRIPT, latency="lognormal:4,1.0,40") as srv:
         args = [{"LIVE_SOURCE": src.name, "BASE_URL": srv.base_url}.get(a, a) for a in LIVE_ARGS]
-        r = subprocess.run([sys.executable, "-m", "curation.cli", *args, "--max-retries", "1", "--quiet", "--out",
-                            str(out)], env=env, capture_output=True, text=True, cwd=out.parent)
+        r = subprocess.run([sys.executable, "-m", "curation.cli", *args, *extra, "--max-retries", "1", "--quiet",
+                            "--out", str(out)], env=env, capture_output=True, text=True, cwd=out.parent)
     assert r.returncode == 0, r.stderr[-2000:]
     return fingerprint(out)
 
 
-def _needs(name: str) -> str | None:
+def needs(name: str) -> str | None:
     if name == "math_cot_100x8" and not COT.is_file():
         return f"real public data not found at {COT}"
     if name == "code_demo_sandbox":
@@ -149,7 +150,7 @@ def _needs(name: str) -> str | None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_published_rows_and_report_numbers_are_unchanged(name, tmp_path, monkeypatch):
-    if (why := _needs(name)) is not None:
+    if (why := needs(name)) is not None:
         pytest.skip(why)
     monkeypatch.chdir(tmp_path)
     golden = json.loads(GOLDEN.read_text())[name]
@@ -168,7 +169,7 @@ def record() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)
         for name in sorted(CASES):
-            if (why := _needs(name)) is not None:
+            if (why := needs(name)) is not None:
                 raise SystemExit(f"cannot record {name}: {why}")
             values[name] = curate_case(name, Path(tmp))
     GOLDEN.parent.mkdir(exist_ok=True)

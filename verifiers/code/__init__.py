@@ -19,7 +19,20 @@ from verifiers.code.test_formats import parse_tests
 from verifiers.verdict import Verdict
 
 __all__ = ["judge", "judge_many", "extract_code", "extract_code_block", "Limits", "isolation",
-           "parse_tests"]
+           "parse_tests", "keep_sandboxes_warm"]
+
+# A long-lived worker process (a Ray actor) judges on threads that outlive one call, so each
+# thread's sandbox (its zygote) stays warm from one batch to the next; None: threads per call.
+_warm_pool: ThreadPoolExecutor | None = None
+
+
+def keep_sandboxes_warm(workers: int) -> None:
+    """From now on ``judge_many`` in this process runs on ``workers`` threads that live as long as
+    the process, and so do their sandboxes (about 15 MB each). For long-lived worker processes;
+    verdicts do not depend on it."""
+    global _warm_pool
+    if _warm_pool is None:
+        _warm_pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
 
 
 def judge(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:
@@ -42,5 +55,10 @@ def judge_many(items: Iterable, *, workers: int | None = None) -> list[Verdict]:
         else:
             code, tests = item[0], item[1]
             jobs.append((code, tests, item[2] if len(item) > 2 else "python", None))
+    def one(j):
+        return judge(j[0], j[1], language=j[2], limits=j[3])
+
+    if _warm_pool is not None:
+        return list(_warm_pool.map(one, jobs))
     with ThreadPoolExecutor(max_workers=max(1, workers or os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda j: judge(j[0], j[1], language=j[2], limits=j[3]), jobs))
+        return list(pool.map(one, jobs))
