@@ -56,6 +56,19 @@ def print_funnel(report: dict, console: Console) -> None:
     console.print(table)
 
 
+def nothing_kept(report: dict, out_dir: str) -> str:
+    """The result line of a run that kept no row: not an error (exit 0, the funnel is the result),
+    but said plainly, with the reasons that took the most rows."""
+    reasons = sorted(((n, r, s["stage"]) for s in report["funnel"] for r, n in s["rejected"].items()),
+                     key=lambda t: (-t[0], t[1]))
+    top = ", ".join(f"{r} {n} ({stage})" for n, r, stage in reasons[:3])
+    rows = report["rows"]
+    why = f"top reasons: {top}" if top else "the source gave no rows"
+    return (f"nothing was kept: 0 of {rows['source_rows']} source rows made it into the set; {why}. "
+            f"The rejected rows and their reasons are in {out_dir}/rejected/ "
+            f"(conservation {'ok' if report['conservation'] else 'VIOLATED'})")
+
+
 def _domain_command(domain: str) -> click.Command:
     shipped = get_domain(domain).recipe
     flags = _config_flags()
@@ -67,8 +80,9 @@ def _domain_command(domain: str) -> click.Command:
                   help=f"Recipe YAML (default: the shipped {domain} recipe).")
     @click.option("--restart", is_flag=True, help="Discard finished parts in the work folder and start over.")
     @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
-    @click.option("--push-to-hub", "push_to_hub", metavar="ORG/NAME", default=None,
-                  help="After curating, upload the folder to this Hub dataset repo in one commit.")
+    @click.option("--push-to-hub", "push_to_hub", metavar="[ORG/]NAME", default=None,
+                  help="After curating, upload the folder to this Hub dataset repo in one commit (a bare NAME "
+                       "is in the token owner's namespace).")
     @flags
     def command(recipe, restart, quiet, push_to_hub, **kwargs):
         from curation.pipeline import TeacherFailed, run_curation
@@ -111,10 +125,14 @@ def _domain_command(domain: str) -> click.Command:
             sys.exit(130)
         if not quiet:
             print_funnel(report, Console())
+        out_dir = cfg.output.out_dir or f"out/{domain}"
         out = report["shards"]["train"][0].split("/")[0] if report["shards"]["train"] else "data"
-        click.echo(f"{report['rows']['train']} rows -> {cfg.output.out_dir or f'out/{domain}'}/{out}/ "
-                   f"({len(report['shards']['train'])} shard(s)); rejected {report['rows']['rejected']}; "
-                   f"conservation {'ok' if report['conservation'] else 'VIOLATED'}")
+        if report["rows"]["train"] == 0:
+            click.echo(nothing_kept(report, out_dir))
+        else:
+            click.echo(f"{report['rows']['train']} rows -> {out_dir}/{out}/ "
+                       f"({len(report['shards']['train'])} shard(s)); rejected {report['rows']['rejected']}; "
+                       f"conservation {'ok' if report['conservation'] else 'VIOLATED'}")
         if not report["conservation"]:
             sys.exit(1)
         if push_to_hub:
@@ -144,7 +162,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("out_dir", type=click.Path())
-@click.option("--repo", required=True, metavar="ORG/NAME", help="Hub dataset repo (created when missing).")
+@click.option("--repo", required=True, metavar="[ORG/]NAME", help="Hub dataset repo (created when missing); a "
+              "bare NAME is in the token owner's namespace.")
 @click.option("--private", is_flag=True, help="Create the repo as private.")
 @click.option("--revision", default=None, help="Branch to push to (created when missing; default main).")
 @click.option("--message", default=None, help="Commit message.")

@@ -73,6 +73,9 @@ class FilterConfig:
                                 "no <think> block (the whole response is the final part).", is_flag=True)
     require_stop: bool = _opt(True, "--require-stop/--no-require-stop", "Drop responses whose finish reason "
                               "is known and is not 'stop'.")
+    normalize_reasoning: bool = _opt(True, "--normalize-reasoning/--keep-reasoning-tags", "Publish every "
+                                     "response in R1's <think>...</think> form (thought/solution tags rewritten, a "
+                                     "missing <think> put back); --keep-reasoning-tags keeps the source's text.")
     max_length: int | None = _opt(None, "--max-length", "Longest response kept, in tokens of --tokenizer when "
                                   "given, else characters. Default 32768 tokens / 131072 characters.")
     tokenizer: str | None = _opt(None, "--tokenizer", "Tokenizer (path or Hub id) for lengths and num_tokens.")
@@ -132,7 +135,9 @@ class OutputConfig:
     part_size: int = _opt(1000, "--part-size", "Source rows per resumable part.")
     workers: int | None = _opt(None, "--workers", "Processes for CPU-heavy stages (default: all cores).",
                                fingerprint=False)
-    license: str = _opt("apache-2.0", None)
+    license: str = _opt("apache-2.0", "--license", "The card's licence: a Hub licence id (apache-2.0, mit, "
+                        "cc-by-4.0, cc-by-nc-4.0, odc-by, llama3.1, other, ...). Use the source's and the teacher's "
+                        "terms.", fingerprint=False)
 
 
 @dataclass
@@ -219,6 +224,19 @@ def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
 
 KEEP_WORDS = ("all", "first", "shortest")
 
+# The licence ids the Hub accepts in a card's `license:` field (its metadata check refuses any other
+# value at push time, so we refuse it when the command line is read); `other` is for the rest.
+HUB_LICENSES = frozenset("""
+apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0 cc-by-2.5
+cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0
+cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0 cdla-permissive-1.0
+cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl
+lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl
+openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license llama2 llama3 llama3.1
+llama3.2 llama3.3 llama4 gemma unknown other
+""".split())
+
 
 def validate(cfg: CurateConfig) -> list[str]:
     """Every range and consistency problem with a config, one line each (types are checked while
@@ -235,6 +253,11 @@ def validate(cfg: CurateConfig) -> list[str]:
         v = getattr(cfg.output, name)
         if isinstance(v, int) and v < 1:
             p.append(f"output.{name}: must be at least 1, got {v}")
+    lic = cfg.output.license
+    if isinstance(lic, str) and lic not in HUB_LICENSES:
+        near = sorted(x for x in HUB_LICENSES if x.startswith(lic.lower().split("-")[0]))[:6]
+        p.append(f"output.license: {lic!r} is not a Hub licence id (" + (f"did you mean {', '.join(near)}? " if near
+                 else "e.g. apache-2.0, mit, cc-by-4.0; ") + "use 'other' for any other licence)")
     if isinstance(cfg.output.workers, int) and cfg.output.workers < 1:
         p.append(f"output.workers: must be at least 1, got {cfg.output.workers}")
     if isinstance(cfg.verify.timeout_s, float) and cfg.verify.timeout_s <= 0:

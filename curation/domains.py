@@ -29,14 +29,27 @@ BOXED_PROMPT = "{problem}\nPlease reason step by step, and put your final answer
 
 # -- references: a source row (our field names) -> the serialized reference ---------------------
 
+def numeric_text(value: int | float) -> str:
+    """The canonical text of a numeric gold (competition sets often store answers as numbers):
+    integers as written, floats by their shortest exact repr (``2.0`` -> ``2``, ``4.5e+33`` ->
+    ``4.5e33``)."""
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return repr(value).replace("e+", "e")
+
+
 def math_reference(row: dict) -> str:
-    """The gold answer as text."""
+    """The gold answer as text (a numeric column in its canonical text form)."""
     answer = row.get("answer")
     if answer is None or (isinstance(answer, str) and not answer.strip()):
         raise Malformed("malformed_answer", "missing answer")
-    if isinstance(answer, bool) or not isinstance(answer, (str, int)):
-        raise Malformed("malformed_answer", f"answer must be text, got {type(answer).__name__}")
-    return str(answer).strip()
+    if isinstance(answer, float) and answer != answer or answer in (float("inf"), float("-inf")):
+        raise Malformed("malformed_answer", f"answer is {answer!r}")
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)):
+        raise Malformed("malformed_answer", f"answer must be text or a number, got {type(answer).__name__}")
+    return numeric_text(answer) if isinstance(answer, (int, float)) else answer.strip()
 
 
 def code_reference(row: dict) -> str:

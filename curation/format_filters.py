@@ -1,8 +1,12 @@
 """Format filters on teacher responses, each drop with its own reason code.
 
-- ``no_think``: no reasoning block (unless ``allow_no_think``); a response that has ``</think>``
-  but not the opening ``<think>`` (R1 often omits it) is accepted and normalised.
-- ``unclosed_think``: ``<think>`` opened but never closed (usually a cut-off trace).
+Where the reasoning ends is ``verifiers.reasoning.split_reasoning``, the definition the
+verifiers use too, for every tag style (``<think>`` with or without R1's opener, the
+``<|begin_of_thought|>``/``<|begin_of_solution|>`` tags, plain chain-of-thought).
+
+- ``no_think``: no reasoning block (unless ``allow_no_think``).
+- ``truncated_reasoning``: a reasoning (or solution) block opened and never closed, in any tag
+  style: a cut-off trace, never kept, ``allow_no_think`` or not.
 - ``empty_final``: nothing after the reasoning block.
 - ``truncated`` / ``bad_finish_reason``: the source's finish reason is known and is not ``stop``.
 - ``too_long``: longer than the bound (tokens of the tokenizer when given, else characters).
@@ -22,18 +26,16 @@ import polars as pl
 from curation.config import FilterConfig
 from curation.settings import ConfigError
 from curation.stages import StageResult, split_by_reason
+from verifiers import as_think, split_reasoning
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 DEFAULT_MAX_TOKENS, DEFAULT_MAX_CHARS = 32768, 131072
 _WORD = re.compile(r"\S+")
 
 
 def normalize_think(response: str) -> str:
-    """Put back the opening ``<think>`` that R1 often leaves out."""
-    stripped = response.lstrip()
-    if THINK_CLOSE in response and not stripped.startswith(THINK_OPEN):
-        return THINK_OPEN + "\n" + stripped
-    return response
+    """The response in R1's ``<think>...</think>`` form (a missing opener put back, the
+    thought/solution tags rewritten); other text unchanged."""
+    return as_think(response)
 
 
 def repetition_detail(text: str, ngram: int = 20, max_repeats: int = 10) -> str | None:
@@ -85,7 +87,7 @@ def format_stage(samples: pl.DataFrame, cfg: FilterConfig, lengths: LengthCounte
     """Apply every format filter; kept rows get a normalised ``response`` and a ``length``."""
     responses = samples["response"].to_list()
     finish = samples["finish_reason"].to_list()
-    normalized = [normalize_think(r) if isinstance(r, str) else r for r in responses]
+    normalized = [normalize_think(r) if isinstance(r, str) and cfg.normalize_reasoning else r for r in responses]
     measured = lengths.count([r or "" for r in normalized])
     bound = lengths.bound(cfg.max_length)
     reasons: list[str | None] = []
@@ -106,14 +108,13 @@ def _check(text, finish, length, bound, unit, cfg: FilterConfig) -> tuple[str | 
         if finish == "length":
             return "truncated", "finish_reason=length"
         return "bad_finish_reason", f"finish_reason={finish}"
-    has_close = THINK_CLOSE in text
-    if text.lstrip().startswith(THINK_OPEN) and not has_close:
-        return "unclosed_think", "<think> is never closed"
-    if not has_close and not cfg.allow_no_think:
+    split = split_reasoning(text)
+    if not split.complete:
+        return "truncated_reasoning", f"{split.unclosed} is never closed (a cut-off trace)"
+    if split.reasoning is None and not cfg.allow_no_think:
         return "no_think", "no </think> reasoning block (use --allow-no-think for plain chain-of-thought)"
-    final = text[text.rfind(THINK_CLOSE) + len(THINK_CLOSE):] if has_close else text
-    if not final.strip():
-        return "empty_final", "nothing after </think>"
+    if not split.final.strip():
+        return "empty_final", "nothing after " + ("the thought block" if split.style == "thought" else "</think>")
     if length > bound:
         return "too_long", f"{length} {unit} > {bound}"
     loop = repetition_detail(text, cfg.repetition_ngram, cfg.repetition_max)

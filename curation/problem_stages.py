@@ -83,14 +83,24 @@ def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
             raise ConfigError([f"dedup.against: cannot read {against!r}: {str(exc).splitlines()[0][:160]}"]) from None
     d = cfg.dedup
     if (folder / "index" / "index.json").is_file():
-        prior = NearDupIndex.load(folder / "index")
+        try:
+            prior = NearDupIndex.load(folder / "index")
+        except (ValueError, KeyError, TypeError, EOFError, OSError) as exc:  # a cut-off copy, a hand edit
+            raise ConfigError([f"dedup.against: {folder / 'index'}: unreadable near-dup index "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"]) from None
         if (prior.num_perm, prior.shingle) == (d.num_perm, d.shingle):
             return prior
     shards = sorted((folder / "data").glob("*.parquet"))
     if not shards:
         raise ConfigError([f"dedup.against: {against} holds neither index/ nor data/*.parquet"])
-    rows = pl.read_parquet(shards, columns=["problem_id", "messages"]).unique("problem_id", keep="first",
-                                                                              maintain_order=True)
+    frames = []
+    for shard in shards:
+        try:
+            frames.append(pl.read_parquet(shard, columns=["problem_id", "messages"]))
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise ConfigError([f"dedup.against: {shard}: not a readable curated shard "
+                               f"({str(exc).splitlines()[0][:160]})"]) from None
+    rows = pl.concat(frames).unique("problem_id", keep="first", maintain_order=True)
     texts = [m[0]["content"] for m in rows["messages"].to_list()]
     return NearDupIndex(rows["problem_id"].to_list(), signatures(texts, num_perm=d.num_perm, shingle=d.shingle),
                         d.threshold, d.num_perm, d.shingle)

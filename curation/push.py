@@ -1,8 +1,9 @@
 """``curate push``: upload a curated folder to a Hugging Face dataset repo in one commit.
 
 The token comes from the usual places (``--token``, ``HF_TOKEN``, the saved login) and is
-checked with ``whoami`` before anything is uploaded. The remote tree is compared with the folder
-first (sha256 of LFS files, git blob ids of the others): identical content makes no commit.
+checked with ``whoami`` before anything is uploaded; a repo given as a bare NAME goes to the
+token owner's namespace (``whoami``'s name), as the Hub does. The remote tree is compared with the
+folder first (sha256 of LFS files, git blob ids of the others): identical content makes no commit.
 Otherwise every file goes into one ``create_commit`` (files gone from the folder are deleted in
 the same commit), retried with backoff on 429/5xx/connection errors; a retry after a commit
 that did land re-uploads nothing and commits nothing, because the Hub reports the files as
@@ -106,8 +107,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
     from huggingface_hub.errors import HfHubHTTPError
 
     folder = Path(folder)
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise PushError(f"--repo: expected ORG/NAME, got {repo_id!r}")
+    if repo_id.count("/") > 1 or not all(repo_id.split("/")):
+        raise PushError(f"--repo: expected NAME or ORG/NAME, got {repo_id!r}")
     _check_folder(folder)
     token = token or get_token()
     if not token:
@@ -122,6 +123,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, revi
         raise PushError(f"cannot reach the Hub to check the token: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # no connection, bad endpoint URL
         raise PushError(f"cannot reach the Hub at {api.endpoint}: {type(exc).__name__}: {exc}"[:300]) from None
+    if "/" not in repo_id:  # as the Hub does: a bare name is in the token owner's namespace
+        repo_id = f"{who['name']}/{repo_id}"
     revision = revision or "main"
     files = local_files(folder, repo_id)
     total = sum(len(c) if isinstance(c, bytes) else c.stat().st_size for c in files.values())

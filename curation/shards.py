@@ -62,7 +62,10 @@ def write_shards(frames: Iterable[pl.DataFrame], total: int, shard_rows: int, fo
     def flush(frame: pl.DataFrame) -> None:
         nonlocal shard
         tmp = folder / f".{prefix}-{shard:05d}.tmp"
-        pq.write_table(frame.to_arrow(), tmp, compression="zstd")
+        if frame.height:
+            pq.write_table(frame.to_arrow(), tmp, compression="zstd")
+        else:
+            _write_schema_only(frame, tmp)
         digest = hashlib.sha256(tmp.read_bytes()).hexdigest()[:12]
         names.append(f"{prefix}-{shard:05d}-of-{n_shards:05d}-{digest}.parquet")
         tmp.rename(folder / names[-1])
@@ -81,6 +84,13 @@ def write_shards(frames: Iterable[pl.DataFrame], total: int, shard_rows: int, fo
     if shard != n_shards:
         raise RuntimeError(f"wrote {shard} {prefix} shards, expected {n_shards}")
     return [f"{folder.name}/{n}" for n in names]
+
+
+def _write_schema_only(frame: pl.DataFrame, path: Path) -> None:
+    """A Parquet file with the schema and no row group. ``write_table`` of an empty table writes
+    one row group of zero rows, which ``datasets`` reads with ``batch_size=0`` and fails on
+    (``ArrowInvalid: BatchSize must be greater than 0``); with no row group it reads no batch."""
+    pq.ParquetWriter(path, frame.to_arrow().schema, compression="zstd").close()
 
 
 def write_recipe(out_dir: Path, recipe: dict) -> None:

@@ -2,7 +2,9 @@
 
 A source yields raw rows (dicts) in a fixed order, so part ``k`` always holds the same rows and
 a resumed run can skip finished parts. Lines that are not valid JSON are yielded as
-``BadRow`` values rather than raised, so they become rejected rows with a reason.
+``BadRow`` values rather than raised, so they become rejected rows with a reason; a file that
+cannot be read at all (not Parquet, a truncated gzip, JSON that is not a list of rows) raises
+``ConfigError`` with one line naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import glob
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,33 +135,67 @@ def resolve_source(cfg: SourceConfig, domain: str) -> ResolvedSource:
     return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen, where=w)
 
 
+def _unreadable(path: str, what: str) -> ConfigError:
+    """A source file that cannot be read at all: one line naming it (exit 2), not a traceback."""
+    return ConfigError([f"source: {path}: {what}"])
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
 def _iter_jsonl(path: str) -> Iterator[dict | BadRow]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield BadRow(f"{os.path.basename(path)}:{lineno}", f"invalid JSON: {exc.msg}", line[:2000])
-                continue
-            if not isinstance(row, dict):
-                yield BadRow(f"{os.path.basename(path)}:{lineno}", "line is not a JSON object", line[:2000])
-                continue
-            yield row
+    gz = path.endswith(".gz")
+    opener = gzip.open if gz else open
+    lineno = 0
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield BadRow(f"{os.path.basename(path)}:{lineno}", f"invalid JSON: {exc.msg}", line[:2000])
+                    continue
+                if not isinstance(row, dict):
+                    yield BadRow(f"{os.path.basename(path)}:{lineno}", "line is not a JSON object", line[:2000])
+                    continue
+                yield row
+    except gzip.BadGzipFile:
+        raise _unreadable(path, "not a gzip file (the name ends in .gz)") from None
+    except EOFError:  # the stream stops before gzip's end marker: a cut-off download or copy
+        raise _unreadable(path, f"truncated gzip file (it ends inside line {lineno + 1})") from None
+    except zlib.error as exc:
+        raise _unreadable(path, f"corrupt gzip data after line {lineno} ({exc})") from None
+    except OSError as exc:
+        raise _unreadable(path, f"cannot read it ({exc.strerror or _first_line(exc)})") from None
 
 
 def _iter_json(path: str) -> Iterator[dict | BadRow]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        # Some ".json" files are really JSON Lines.
-        yield from _iter_jsonl(path)
-        return
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _unreadable(path, f"not JSON: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _unreadable(path, f"cannot read it ({exc.strerror or _first_line(exc)})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if _looks_like_json_lines(text):  # some ".json" files are really JSON Lines
+            yield from _iter_jsonl(path)
+            return
+        raise _unreadable(path, f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     if isinstance(data, dict):
-        lists = [v for v in data.values() if isinstance(v, list)]
-        data = lists[0] if len(lists) == 1 else [data]
+        lists = [k for k, v in data.items() if isinstance(v, list)]
+        if len(lists) > 1 and all(v and all(isinstance(x, dict) for x in v) for v in data.values()):
+            raise _unreadable(path, f"a JSON object holding {len(lists)} lists of rows ({', '.join(lists[:4])}); "
+                                    "give one list")
+        data = data[lists[0]] if len(lists) == 1 else [data]  # {"data": [rows]}, or one row
+    if not isinstance(data, list):
+        kind = {bool: "boolean", int: "number", float: "number", str: "string"}.get(type(data), "null")
+        raise _unreadable(path, f"a JSON {kind}, not a list of rows (expected a JSON list of objects, an object "
+                                "holding one, or JSON Lines)")
     for i, row in enumerate(data):
         if isinstance(row, dict):
             yield row
@@ -166,11 +203,29 @@ def _iter_json(path: str) -> Iterator[dict | BadRow]:
             yield BadRow(f"{os.path.basename(path)}[{i}]", "item is not a JSON object", json.dumps(row)[:2000])
 
 
+def _looks_like_json_lines(text: str) -> bool:
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    try:
+        return isinstance(json.loads(first), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def _iter_parquet(path: str) -> Iterator[dict]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
-        yield from batch.to_pylist()
+    try:
+        reader = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        what = "not a Parquet file, or a truncated one (no Parquet footer)" if "magic bytes" in str(exc) \
+            else f"cannot read it as Parquet ({_first_line(exc)})"
+        raise _unreadable(path, what) from None
+    try:
+        for batch in reader.iter_batches(batch_size=1024):
+            yield from batch.to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, f"corrupt Parquet data ({_first_line(exc)})") from None
 
 
 def _iter_hub(src: ResolvedSource) -> Iterator[dict]:

@@ -107,6 +107,18 @@ def _example(out_dir: Path, report: RunReport) -> str:
     return json.dumps(row, indent=2, ensure_ascii=False, default=str)
 
 
+def _nothing_kept_text(report: RunReport) -> str:
+    reasons = sorted(((n, r, s["stage"]) for s in report.funnel for r, n in s["rejected"].items()),
+                     key=lambda t: (-t[0], t[1]))
+    top = ", ".join(f"`{r}` {n} ({stage})" for n, r, stage in reasons[:3]) or "none (the source gave no rows)"
+    # datasets <= 5.2 cannot build a split of zero rows (make_file_instructions skips it and
+    # ArrowReader raises), however the Parquet file is written; streaming and Parquet readers can.
+    return ("\n\n**This run kept no rows.** Top drop reasons: " + top + ". The train split is an empty "
+            "Parquet shard with the full schema: `load_dataset(..., streaming=True)`, polars and pyarrow read it "
+            "as zero rows, while `load_dataset` without streaming raises `Instruction \"train\" corresponds to "
+            "no data!` for any empty split. The `rejected` config holds every dropped row with its reason.")
+
+
 def _teacher_text(t: dict) -> str:
     text = f"`{t['model']}` via `{t['backend']}`"
     if t["backend"] != "replay":
@@ -155,8 +167,10 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
         "title": f"Branch-Merge {report.domain} SFT set",
         "summary": (f"{report.rows.train:,} verified teacher responses for "
                     f"{report.domain} from {report.rows.source_rows:,} source rows, curated with the "
-                    "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."),
+                    "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."
+                    + (_nothing_kept_text(report) if report.rows.train == 0 else "")),
         "load_path": repo_id or str(out_dir),
+        "domain": report.domain,  # the LLaMA-Factory entry's name in the "Train on it" recipe
         "source": source_text,
         "teacher": _teacher_text(t),
         "generation": _generation_text(report.generation),
@@ -169,7 +183,9 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
         "decontamination": _decontam_text(report.decontamination or {}),
         "filters": (f"reasoning block {'optional' if filters['allow_no_think'] else 'required'}; finish reason "
                     f"{'must be stop' if filters['require_stop'] else 'not checked'}; max length "
-                    f"{report.length.max_length:,} {unit}; repetition loops dropped"),
+                    f"{report.length.max_length:,} {unit}; repetition loops dropped; cut-off traces (a reasoning "
+                    f"block never closed, in any tag style) dropped; reasoning published "
+                    f"{'as <think>...</think>' if filters.get('normalize_reasoning', True) else 'in the source tags'}"),
         "selection": f"`--keep {recipe['select']['keep']}`",
         "isolation": _isolation_text(report.isolation),
         "conservation": "holds" if report.conservation else "VIOLATED",

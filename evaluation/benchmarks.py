@@ -114,8 +114,6 @@ def to_items(proto: Protocol, rows: list[dict], fields: dict | None = None, limi
             raise BenchmarkError(f"{proto.name}: row {i} has no problem text (map it with --field problem=NAME)")
         rid = str(_get(row, f, "id", ("id", "unique_id", "ID", "question_id")) or i)
         mapped = {ours: _get(row, f, ours, names) for ours, names in domain.benchmark_fields.items()}
-        if isinstance(mapped.get("answer"), float):  # a numeric gold column: its text form
-            mapped["answer"] = str(mapped["answer"])
         try:
             if proto.prepare is not None:
                 mapped = proto.prepare(proto, row, f, mapped, rid)

@@ -22,7 +22,7 @@ def run(responses, finish=None, **cfg):
     ("<think>\nreasoning that never ends", "length", "truncated"),
     (GOOD, "length", "truncated"),
     (GOOD, "content_filter", "bad_finish_reason"),
-    ("<think>\nreasoning that never ends", None, "unclosed_think"),
+    ("<think>\nreasoning that never ends", None, "truncated_reasoning"),  # issue 16: its own code
     ("The answer is \\boxed{4}.", None, "no_think"),
     ("<think>r</think>\n   ", None, "empty_final"),
     ("<think>" + "x" * 20000 + "</think> ok", None, "too_long"),

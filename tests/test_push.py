@@ -33,12 +33,13 @@ def hub(monkeypatch):
     hub.stop()
 
 
-def push(hub, folder: Path, *args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess:
+def push(hub, folder: Path, *args: str, token: str | None = TOKEN, repo: str = "org/math-set"
+         ) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1",
            "HF_HOME": str(folder.parent / ".hf_home")}
     if token:
         env["HF_TOKEN"] = token
-    return subprocess.run([sys.executable, "-m", "curation.cli", "push", str(folder), "--repo", "org/math-set",
+    return subprocess.run([sys.executable, "-m", "curation.cli", "push", str(folder), "--repo", repo,
                            *args], capture_output=True, text=True, env=env, cwd=ROOT)
 
 
@@ -134,3 +135,20 @@ def test_a_pushed_set_loads_from_the_hub_with_both_configs(hub, curated):
     assert (n_train, n_rejected) == (report["rows"]["train"], report["rows"]["rejected"])
     assert "messages" in columns
     assert any("/resolve/" in p and p.endswith(".parquet") for _, p in hub.calls)  # read from the Hub, not disk
+
+
+def test_a_bare_repo_name_goes_to_the_token_owners_namespace(hub, curated):
+    r = push(hub, curated, repo="math-set")
+    assert r.returncode == 0, r.stderr
+    assert set(hub.repos) == {f"{hub.user}/math-set"}  # whoami's name, as the Hub does
+    stored = hub.repos[f"{hub.user}/math-set"]["branches"]["main"]
+    assert f'load_dataset("{hub.user}/math-set"'.encode() in stored["README.md"]
+
+
+def test_a_namespace_the_token_cannot_write_is_one_line(hub, curated):
+    r = push(hub, curated, repo="someone-else/math-set")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "push to someone-else/math-set failed (403)" in r.stderr and not hub.commits
+    for bad in ("a/b/c", "/math-set", "org/"):
+        r = push(hub, curated, repo=bad)
+        assert r.returncode == 2 and "expected NAME or ORG/NAME" in r.stderr, bad

@@ -1,7 +1,9 @@
 """A Hub-compatible endpoint on loopback for push tests (the subset of the API that
 huggingface_hub's create_repo / list_repo_tree / create_commit use, with the LFS basic transfer).
 
-It records every call, stores repos in memory, and can fail chosen requests on purpose:
+It records every call, stores repos in memory, creates a repo with no organization in the token
+owner's namespace (and refuses namespaces the token cannot write), and can fail chosen requests
+on purpose:
 ``hub.fail(route_substring, times, status)``.
 """
 
@@ -24,7 +26,8 @@ def _blob(data: bytes) -> str:
 
 
 class FakeHub:
-    def __init__(self):
+    def __init__(self, user: str = "tester", orgs: tuple[str, ...] = ("org",)):
+        self.user, self.orgs = user, orgs  # the token's owner and the orgs it may write to
         self.repos: dict[str, dict] = {}  # "org/name" -> {"branches": {rev: {path: bytes}}, "private": bool}
         self.lfs: dict[str, bytes] = {}
         self.calls: list[tuple[str, str]] = []
@@ -96,12 +99,16 @@ class FakeHub:
     async def whoami(self, request):
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return web.json_response({"error": "Invalid credentials in Authorization header"}, status=401)
-        return web.json_response({"type": "user", "name": "tester", "orgs": [],
-                                        "auth": {"accessToken": {"role": "write"}}})
+        return web.json_response({"type": "user", "name": self.user, "orgs": [{"name": o} for o in self.orgs],
+                                  "auth": {"accessToken": {"role": "write"}}})
 
     async def create(self, request):
         body = await request.json()
-        rid = f"{body.get('organization') or 'tester'}/{body['name']}"
+        namespace = body.get("organization") or self.user  # no organization: the token owner's namespace
+        if namespace not in (self.user, *self.orgs):
+            return web.json_response({"error": f'You don\'t have the rights to create a dataset under the namespace '
+                                               f'"{namespace}"'}, status=403)
+        rid = f"{namespace}/{body['name']}"
         if rid in self.repos:
             return web.json_response({"error": "You already created this dataset repo",
                                             "url": f"{self.url}/datasets/{rid}"}, status=409)

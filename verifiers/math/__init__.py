@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from verifiers.deadline_pool import TIMEOUT, shared_pool
 from verifiers.math.extract import boxed_answers, boxed_spans, last_boxed, split_final
 from verifiers.math.normalize import as_number, normalize_answer
+from verifiers.math.quantities import as_latex, compare, parse_quantity
+from verifiers.reasoning import split_reasoning
 from verifiers.verdict import Verdict
 
 __all__ = ["verify", "verify_many", "split_final", "last_boxed", "boxed_answers", "final_answer"]
@@ -50,7 +52,13 @@ def _prepare(response: str, gold: str) -> tuple[Verdict | None, tuple[str, str] 
         return Verdict(None, "unparseable_gold", "empty gold"), None
     if not isinstance(response, str):
         return Verdict(False, "no_answer", "response is not text"), None
-    _, final = split_final(response)
+    split = split_reasoning(response)
+    if not split.complete:  # cut off mid-thought: whatever number it mentions last is no answer
+        return Verdict(False, "truncated_reasoning", f"{split.unclosed} is never closed"), None
+    final = split.final
+    gold_q = parse_quantity(gold)
+    if gold_q is not None and gold_q.scientific:
+        gold = as_latex(gold_q, gold)  # math-verify must not read the e of 4.5e33 as Euler's number
     spans = boxed_spans(final)
     if not spans:
         if not final.strip():
@@ -80,6 +88,11 @@ def _prepare(response: str, gold: str) -> tuple[Verdict | None, tuple[str, str] 
             return Verdict(True, "correct", f"answer={boxed[:80]} via=exact_number"), None
         if na[1] and ng[1]:
             return Verdict(False, "wrong_answer", f"answer={boxed[:80]} via=exact_number"), None
+    answer_q = parse_quantity(boxed)
+    if answer_q is not None and gold_q is not None and (
+            answer_q.scientific or gold_q.scientific or answer_q.unit or gold_q.unit):
+        same, how = compare(answer_q, gold_q)
+        return Verdict(same, "correct" if same else "wrong_answer", f"answer={boxed[:80]} via=quantity ({how})"), None
     return None, ("\\boxed{" + boxed + "}", gold)
 
 

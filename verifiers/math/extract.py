@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import re
 
-# Reasoning-block closers we recognise. R1 writes </think>; some distilled models write the
-# Sky-T1 / Bespoke tags.
-THINK_CLOSERS = ("</think>", "<|end_of_thought|>")
-_SOLUTION_TAGS = re.compile(r"<\|(?:begin|end)_of_solution\|>")
+from verifiers.reasoning import split_reasoning
+
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*")
 
 
 def split_final(response: str) -> tuple[str | None, str]:
-    """Return ``(reasoning, final)``: the text before and after the last reasoning closer.
+    """Return ``(reasoning, final)`` as ``verifiers.reasoning.split_reasoning`` defines them; a
+    cut-off trace (a block opened and never closed) has no final part (``""``).
 
-    A response with no closer has no reasoning part and is all final part.
+    A response with no reasoning markers has no reasoning part and is all final part.
     """
-    cut, closer = -1, ""
-    for tag in THINK_CLOSERS:
-        at = response.rfind(tag)
-        if at > cut:
-            cut, closer = at, tag
-    if cut < 0:
-        return None, _SOLUTION_TAGS.sub("", response)
-    return response[:cut], _SOLUTION_TAGS.sub("", response[cut + len(closer):])
+    split = split_reasoning(response)
+    return split.reasoning, split.final if split.complete else ""
 
 
 def _braced(text: str, start: int) -> tuple[str, int] | None:
