@@ -30,6 +30,10 @@ def registry_problems(cfg: CurateConfig) -> list[str]:
         p.append(f"teacher.backend: unknown teacher {t.backend!r} (known: {', '.join(sorted(TEACHERS))})")
     if t.backend in ("hf", "vllm") and isinstance(t.model, str) and (problem := ref_problem(t.model, "teacher.model")):
         p.append(problem)
+    j = cfg.judge
+    if j.backend != "none" and not getattr(TEACHERS.get(j.backend), "live", False):
+        live = ", ".join(sorted(k for k, c in TEACHERS.items() if getattr(c, "live", False)))
+        p.append(f"judge.backend: must be none or a live teacher ({live}), got {j.backend!r}")
     return p
 
 

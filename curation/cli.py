@@ -31,13 +31,29 @@ def _teachers():
     return TEACHERS
 
 
+def _live_teachers():
+    return [name for name, cls in _teachers().items() if getattr(cls, "live", False)] + ["none"]
+
+
 def _config_flags() -> Flags:
     """One click option per flagged field of ``CurateConfig`` (dest ``section__name``); options
-    whose values come from a registry take its keys as their choices."""
+    whose values come from a registry take its keys as their choices. The judge section is a
+    teacher config of its own, exposed by three options of its own."""
     flags = Flags()
     for section in dict.fromkeys(name for name, _ in iter_fields(CurateConfig)):
+        if section == "judge":
+            continue
         flags.add(type(getattr(CurateConfig(), section)), section=section,
                   choices={"preset": _presets, "backend": _teachers})
+    from curation.config import TeacherConfig
+
+    flags.add(TeacherConfig, section="judge", only=["backend", "model", "base_urls"],
+              rename={"backend": "--judge", "model": "--judge-model", "base_urls": "--judge-base-url"},
+              choices={"backend": _live_teachers},
+              helps={"backend": "An LLM judge (a live teacher backend) for the verdicts the parsers cannot decide "
+                                "(unparseable or free-form golds); default none.",
+                     "model": "The judge's model (served name, local path or Hub id).",
+                     "base_urls": "The judge's OpenAI-compatible endpoint (repeatable)."})
     return flags
 
 

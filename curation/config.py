@@ -165,6 +165,9 @@ class CurateConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    # An LLM judge for verdicts the parsers cannot decide (curation.judge); "none": no judge.
+    judge: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="none", model="", temperature=0.0,
+                                                                       max_tokens=2048))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -286,6 +289,13 @@ def validate(cfg: CurateConfig) -> list[str]:
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     p.extend(validate_teacher(cfg.teacher))
+    if cfg.judge.backend != "none":
+        if not cfg.judge.model:
+            p.append("judge.model: --judge needs --judge-model")
+        if cfg.judge.backend == "openai" and not cfg.judge.base_urls:
+            p.append("judge.base_urls: --judge openai needs at least one --judge-base-url")
+        if cfg.executor.kind != "local":
+            p.append("judge: the LLM judge runs with --executor local (its replies are logged in the work folder)")
     return p
 
 

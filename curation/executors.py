@@ -35,8 +35,8 @@ from curation.stages import StageResult
 class LocalExecutor:
     name = "local"
 
-    def __init__(self, cfg: CurateConfig, lengths: LengthCounter):
-        self.cfg, self.lengths = cfg, lengths
+    def __init__(self, cfg: CurateConfig, lengths: LengthCounter, judge=None):
+        self.cfg, self.lengths, self.judge = cfg, lengths, judge
         self.task_seconds: Counter = Counter()
 
     def start(self) -> None:
@@ -48,7 +48,7 @@ class LocalExecutor:
     def run_parts(self, jobs: Iterable[tuple[int, pl.DataFrame]]) -> Iterator[tuple[int, PartResult]]:
         for k, problems in jobs:
             t0 = time.perf_counter()
-            result = run_part(problems, self.cfg, self.lengths)
+            result = run_part(problems, self.cfg, self.lengths, self.judge)
             self.task_seconds["part"] += time.perf_counter() - t0
             yield k, result
 
@@ -56,7 +56,7 @@ class LocalExecutor:
         from curation.rounds import format_and_verify
 
         t0 = time.perf_counter()
-        fmt, ver = await asyncio.to_thread(format_and_verify, samples, self.cfg, self.lengths)
+        fmt, ver = await asyncio.to_thread(format_and_verify, samples, self.cfg, self.lengths, self.judge)
         self.task_seconds["check"] += time.perf_counter() - t0
         return fmt, ver
 
@@ -84,10 +84,11 @@ class LocalExecutor:
                 "task_seconds": {k: round(v, 3) for k, v in sorted(self.task_seconds.items())}}
 
 
-def make_executor(cfg: CurateConfig, lengths: LengthCounter):
-    """The executor the config names (``ray`` needs the ``ray`` extra: a one-line error without it)."""
+def make_executor(cfg: CurateConfig, lengths: LengthCounter, judge=None):
+    """The executor the config names (``ray`` needs the ``ray`` extra: a one-line error without it;
+    the LLM judge runs with the local one)."""
     if cfg.executor.kind == "ray":
         from curation.ray_executor import RayExecutor
 
         return RayExecutor(cfg, lengths)
-    return LocalExecutor(cfg, lengths)
+    return LocalExecutor(cfg, lengths, judge)

@@ -50,9 +50,10 @@ class PartResult:
                 "summary": self.summary()}
 
 
-def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> PartResult:
-    """Generate (replay the source's traces), format-filter, verify and select over one part."""
+def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, judge=None) -> PartResult:
+    """Generate (replay the source's traces), format-filter, verify (with the run's LLM ``judge``
+    for what the verifier could not decide, if any) and select over one part."""
     gen = timed(replay_generate, problems, cfg.teacher)
-    stages = [gen, *format_and_verify(gen.passed_on, cfg, lengths)]
+    stages = [gen, *format_and_verify(gen.passed_on, cfg, lengths, judge)]
     stages.append(timed(select_stage, stages[-1].kept, cfg.select.keep))
     return PartResult(stages[-1].kept, stages, None)

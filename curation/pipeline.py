@@ -27,6 +27,7 @@ from curation.config import CurateConfig
 from curation.domains import get_domain
 from curation.executors import make_executor
 from curation.format_filters import LengthCounter
+from curation.judge import Judge
 from curation.part_work import PartResult
 from curation.problem_stages import PROBLEM_STAGES
 from curation.problems import load_stage
@@ -213,16 +214,20 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     if not work.ensure(fingerprint, restart=restart):
         raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
                            "re-run with --restart to discard them"])
-    executor = make_executor(cfg, lengths)
+    judge = Judge(cfg.judge, work.path("judge")) if cfg.judge.backend != "none" else None
+    executor = make_executor(cfg, lengths, judge)
     try:
         executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
         with _progress(console, quiet) as progress:
             n_parts = _load_phase(cfg, src, work, progress)
             dropped = _problem_phase(cfg, work, n_parts, progress, executor)
             _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor, console)
-        report = publish(cfg, src, work, n_parts, out_dir, lengths, started, executor.describe())
+        report = publish(cfg, src, work, n_parts, out_dir, lengths, started, executor.describe(),
+                         judge.summary() if judge is not None else None)
     finally:
         executor.close()
+        if judge is not None:
+            judge.close()
     _check_generation(report.generation, console)
     return report.to_dict()
 

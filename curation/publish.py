@@ -41,7 +41,8 @@ def _part(k: int) -> str:
 
 
 def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int, out_dir: Path,
-            lengths: LengthCounter, started: float, executor: dict | None = None) -> RunReport:
+            lengths: LengthCounter, started: float, executor: dict | None = None,
+            judge: dict | None = None) -> RunReport:
     from data_cards import render_dataset_card
 
     funnel = Funnel(STAGES)
@@ -90,7 +91,8 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
                             length_stats(train_lengths)),
         pass_rate=round(verify.kept / verify.rows_in, 4) if verify.rows_in else None,
         per_source=dict(per_source.most_common()),
-        verifier=VerifierReport(cfg.domain, cfg.verify.timeout_s, cfg.verify.keep_unverified, dict(verdict_paths)),
+        verifier=VerifierReport(cfg.domain, cfg.verify.timeout_s, cfg.verify.keep_unverified, dict(verdict_paths),
+                                judge),
         teacher=teacher_report(cfg),
         generation=generation_report([p.get("generation") for p in sample_parts]),
         decontamination=work.done("decontaminate")["info"],

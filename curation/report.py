@@ -52,7 +52,8 @@ class VerifierReport:
     domain: str
     timeout_s: float
     keep_unverified: bool
-    decided_by: dict[str, int]  # which path decided the kept verdicts (math: fast / math_verify / sympy)
+    decided_by: dict[str, int]  # which path decided the kept verdicts (math: fast / math_verify / sympy / judge)
+    judge: dict | None = None  # the LLM judge, when the run had one: model, replies asked, verdicts decided
 
 
 @dataclass

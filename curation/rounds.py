@@ -60,7 +60,8 @@ class ResponseLog:
             self._fh = None
 
 
-def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> list[StageResult]:
-    """The format filters, then the verifier over what they kept."""
+def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
+                      judge=None) -> list[StageResult]:
+    """The format filters, then the verifier (and the run's LLM judge, if any) over what they kept."""
     fmt = timed(format_stage, samples, cfg.filters, lengths)
-    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers)]
+    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers, judge)]

@@ -27,9 +27,15 @@ def verify_responses(domain: str, responses: list[str], references: list[str], c
     return get_domain(domain).verify(responses, references, cfg or VerifyConfig(sandbox=True), workers)
 
 
-def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None) -> StageResult:
-    verdicts = get_domain(domain).verify(samples["response"].to_list(), samples["reference"].to_list(), cfg,
-                                         workers)
+def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None,
+                 judge=None) -> StageResult:
+    """Verdicts from the domain's verifier (and, for those it could not decide, the LLM ``judge``
+    when the run has one: ``curation.judge``)."""
+    responses, references = samples["response"].to_list(), samples["reference"].to_list()
+    verdicts = get_domain(domain).verify(responses, references, cfg, workers)
+    if judge is not None and samples.height:
+        verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(), responses, references,
+                                 verdicts)
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
     reasons: list[str | None] = []
     for v in verdicts:

@@ -177,7 +177,10 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
         "sampling": f"temperature {t['temperature']}, top_p {t['top_p']}, max_tokens {t['max_tokens']}, "
                     f"seed {t['seed']}",
         "verifier": (f"{report.domain} verifier, hard timeout {verdict.timeout_s} s per sample; "
-                     f"unverifiable samples {'kept' if verdict.keep_unverified else 'dropped'}"),
+                     f"unverifiable samples {'kept' if verdict.keep_unverified else 'dropped'}"
+                     + (f"; LLM judge `{verdict.judge['model']}` for what the parsers could not decide: "
+                        f"{verdict.decided_by.get('judge', 0)} kept verdicts decided by it"
+                        if getattr(verdict, "judge", None) else "")),
         "dedup": "on (normalised text, lowest problem_id kept)" if recipe["dedup"]["exact"] else "off",
         "near_dedup": _near_dedup_text(report.near_dedup or {}),
         "decontamination": _decontam_text(report.decontamination or {}),

@@ -62,8 +62,10 @@ def test_cli_choices_equal_registries():
     by_dest = {p.name: p for p in command.params}
     assert set(by_dest["source__preset"].type.choices) == set(PRESETS)
     assert set(by_dest["teacher__backend"].type.choices) == set(TEACHERS)
+    live = {name for name, cls in TEACHERS.items() if getattr(cls, "live", False)}
+    assert set(by_dest["judge__backend"].type.choices) == live | {"none"}
     assert {p.name for p in command.params if isinstance(p.type, click.Choice)} == {"source__preset",
-                                                                                  "teacher__backend"}
+                                                                                  "teacher__backend", "judge__backend"}
 
 
 def test_recipe_yaml_is_plain_yaml():

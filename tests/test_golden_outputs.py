@@ -71,7 +71,7 @@ CASES = {
                        "--field", "answer=gt", "--field", "responses=code", "--allow-no-think", "--part-size", "30"],
 }
 # Keys the report gained after the values were recorded (compared by their own tests).
-_ADDED = {"first_errors", "duplicate_responses", "executor"}
+_ADDED = {"first_errors", "duplicate_responses", "executor", "judge"}
 _VOLATILE = _ADDED | {"base_urls", "seconds", "wall_seconds", "versions", "work_dir", "teacher_seconds",
                       "requests_per_s", "completion_tokens_per_s"}
 

@@ -1,11 +1,16 @@
-"""Science multiple-choice verification on real MMLU-STEM and MMLU-Pro items."""
+"""Science multiple-choice verification on real MMLU-STEM and MMLU-Pro items, and on our own
+corpus of hedged and oddly written final answers (tests/data/science_hedged_cases.jsonl)."""
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import read_jsonl
 from verifiers.science import LETTERS, verify
+
+HEDGED_CASES = Path(__file__).parent / "data" / "science_hedged_cases.jsonl"
 
 FORMS = [
     "<think>\nLet me weigh the options.\n</think>\n\nThe answer is $\\boxed{{{L}}}$.",
@@ -55,6 +60,34 @@ def test_option_text_itself(shared_data):
         assert v.passed is True, (text, v)
         checked += 1
     assert checked > 1000
+
+
+def test_the_option_quoted_with_its_letter(shared_data):
+    """Real option texts after their letter are not read as naming other options ("Both A and C",
+    "either (a) or (b)", "could be ...")."""
+    forms = ["The answer is ({L}) {t}.", "**Answer:** {L}. {t}", "Final answer: **{L}. {t}**",
+             "\\boxed{{{L}}}\n\n{L}. {t} is the only consistent option."]
+    wrong = []
+    for choices, gold in _items(shared_data):
+        if choices:
+            for form in forms:
+                final = form.format(L=gold, t=choices[LETTERS.index(gold)])
+                if verify(f"<think>x</think>\n\n{final}", gold, choices=choices).passed is not True:
+                    wrong.append((gold, final))
+    assert wrong == []
+
+
+def test_hedged_corpus_agrees():
+    cases = [json.loads(line) for line in HEDGED_CASES.read_text().splitlines() if line.strip()]
+    hedged = [c for c in cases if c["reason"] == "ambiguous_answer"]
+    assert len(hedged) >= 20 and len(cases) - len(hedged) >= 20
+    disagree = []
+    for case in cases:
+        v = verify(f"<think>\nweighing the options\n</think>\n\n{case['final']}", case["gold"], choices=case["choices"])
+        if (v.passed, v.reason) != (case["passed"], case["reason"]):
+            disagree.append((case["id"], case["note"], v.reason, v.detail))
+    print(f"[science hedged] {len(cases) - len(disagree)}/{len(cases)} agree")
+    assert disagree == []
 
 
 @pytest.mark.parametrize("final", [

@@ -1,91 +1,26 @@
 """Science answers: multiple-choice letters in the forms models use, or numbers via the math verifier.
 
 ``verify(response, gold, *, choices=None)``: when ``gold`` is a choice (a letter, or an index
-into ``choices``), the letter the response gives as its final answer is compared with it. The
-final answer is read from the text after ``</think>``, strongest form first:
-``\\boxed{C}`` (also ``\\boxed{\\text{(C)}}``), "the answer is (C)" / "Answer: C" / "**Final
-Answer:** C", a lone "(C)" or "C." line, the text of exactly one option, and last the final
-"(C)" anywhere. The last
-statement of the strongest form found counts (models correct themselves); if that statement
-names two different letters ("A or C", ``\\boxed{A, C}``) the verdict is ``ambiguous_answer``.
-Any other gold (a number, an expression) goes through ``verifiers.math``.
+into ``choices``), the letters the response's final part (``verifiers.math.split_final``) names
+as its answer are read by ``choice_letters`` (``verifiers.science.choices``: boxes, answer
+statements, lone letter lines, the text of exactly one option, a final "(C)") and compared with
+it. A final part that names two or more different options as the answer (two boxes that
+disagree, "B or D", "B (or possibly D)", "B, although D is also possible", "Alternatively, the
+answer is D") is ``ambiguous_answer``, never correct. Any other gold (a number, an expression)
+goes through ``verifiers.math``.
 """
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
 
-from verifiers.math import boxed_answers, split_final
+from verifiers.math import split_final
 from verifiers.math import verify as verify_math
+from verifiers.reasoning import split_reasoning
+from verifiers.science.choices import LETTERS, choice_letters
 from verifiers.verdict import Verdict
 
-LETTERS = "ABCDEFGHIJKLMNOP"
-_LETTER_LIST = re.compile(r"^\s*\(?\s*([A-P])\s*\)?(?:\s*(?:,|and|or|&|/)\s*\(?\s*([A-P])\s*\)?)*\s*[.)]?\s*$")
-_STATEMENTS = [
-    # "the (final) answer is (C)", "answer: C", "**Answer:** (C)", "correct option is C"
-    re.compile(r"(?:final\s+answer|answer|correct\s+(?:answer|option|choice))\s*(?:is|:)?\s*[*:\s]*"
-               r"(?:option\s+|choice\s+)?\(?\s*([A-P])\s*\)?(?:\s*(?:,|and|or|&|/)\s*\(?\s*([A-P])\b\s*\)?)?"
-               r"(?![A-Za-z])", re.IGNORECASE),
-    # a line that is only "(C)" or "C." or "C)"
-    re.compile(r"^\s*\**\s*\(?([A-P])\)?[.)]?\s*\**\s*$", re.MULTILINE),
-]
-# a parenthesised letter anywhere: "so I pick (C)" (weakest, after the option text: the last counts)
-_WEAK = re.compile(r"(?<![A-Za-z0-9])\(([A-P])\)(?![A-Za-z0-9])")
-_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm)\{([^{}]*)\}")
-
-
-def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower().replace("$", "")
-    return re.sub(r"\s+", " ", text).strip(" .,;:")
-
-
-def choice_letters(final: str, choices: list[str] | None = None) -> tuple[list[str], str] | None:
-    """Letters named by the final answer statement, and how they were found; None if none."""
-    boxed = boxed_answers(final)
-    if boxed:
-        content = _TEXT_WRAP.sub(r"\1", boxed[-1]).replace("$", "").strip()
-        m = _LETTER_LIST.match(content)
-        if m:
-            return sorted({x for x in re.findall(r"[A-P]", content)}), "boxed"
-        if choices:
-            hit = _option_text(content, choices)
-            if hit:
-                return [hit], "boxed option text"
-    for pattern in _STATEMENTS:
-        matches = list(pattern.finditer(final))
-        if matches:
-            last = matches[-1]
-            letters = sorted({g.upper() for g in last.groups() if g})
-            return letters, "statement"
-    if choices:
-        hit = _option_text(final, choices)
-        if hit:
-            return [hit], "option text"
-    weak = list(_WEAK.finditer(final))
-    if weak:
-        return [weak[-1].group(1)], "parenthesised letter"
-    return None
-
-
-_MIN_OPTION_CHARS = 6  # shorter options ("2", "True", "B") are not recognisable by their text
-
-
-def _option_text(text: str, choices: list[str]) -> str | None:
-    """The letter of the one option whose text appears in ``text``; when several do (one option
-    may contain another), the unique longest of them; else None."""
-    norm = f" {_norm(text)} "
-    found = []  # (length of the option's text, letter)
-    for letter, option in zip(LETTERS, choices, strict=False):  # at most 16 options (the references check)
-        option = _norm(str(option))
-        if len(option) >= _MIN_OPTION_CHARS and re.search(r"(?<![a-z0-9])" + re.escape(option) + r"(?![a-z0-9])",
-                                                            norm):
-            found.append((len(option), letter))
-    found.sort(reverse=True)
-    if found and (len(found) == 1 or found[0][0] > found[1][0]):
-        return found[0][1]
-    return None
+__all__ = ["LETTERS", "choice_letters", "is_free_form", "verify", "verify_many"]
 
 
 def is_free_form(gold: str) -> bool:
@@ -119,6 +54,9 @@ def verify(response: str, gold, *, choices: list[str] | None = None, timeout_s: 
         return verify_math(response, gold, timeout_s=timeout_s)
     if not isinstance(response, str):
         return Verdict(False, "no_answer", "response is not text", time.perf_counter() - t0)
+    split = split_reasoning(response)
+    if not split.complete:  # a cut-off trace: whatever letter it mentions last is no answer
+        return Verdict(False, "truncated_reasoning", f"{split.unclosed} is never closed", time.perf_counter() - t0)
     _, final = split_final(response)
     found = choice_letters(final, choices)
     seconds = time.perf_counter() - t0
