@@ -13,11 +13,12 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): $(PY) pyproject.toml constraints.txt
-	@# The code sandbox needs bubblewrap, and gives candidates the system Python with numpy.
-	@(command -v bwrap >/dev/null 2>&1 && /usr/bin/python3 -c "import numpy" 2>/dev/null) || \
+	@# The code sandbox needs bubblewrap, and gives candidates the system Python with the
+	@# libraries LeetCode-style sets assume (numpy, sortedcontainers).
+	@(command -v bwrap >/dev/null 2>&1 && /usr/bin/python3 -c "import numpy, sortedcontainers" 2>/dev/null) || \
 		(command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
-		 apt-get install -y -qq bubblewrap python3 python3-numpy >/dev/null) || \
-		echo "note: bubblewrap or python3-numpy missing; code sandbox tests will be skipped"
+		 apt-get install -y -qq bubblewrap python3 python3-numpy python3-sortedcontainers >/dev/null) || \
+		echo "note: bubblewrap, python3-numpy or python3-sortedcontainers missing; code sandbox tests may skip"
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 

@@ -15,6 +15,7 @@ infrastructure failed; retried once, then ``passed=None``, never scored as wrong
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import secrets
@@ -31,7 +32,15 @@ from verifiers.code.session import (
     _SessionError,
     python_files,
 )
-from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, called_names, parse_tests
+from verifiers.code.structures import HELPERS
+from verifiers.code.test_formats import (
+    AssertTests,
+    CallTests,
+    StdioTests,
+    called_names,
+    parse_tests,
+    referenced_modules,
+)
 from verifiers.verdict import Verdict
 
 
@@ -92,14 +101,17 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
                        files={"solution.cpp": code.encode()},
                        limits=replace(limits, wall_s=max(limits.wall_s, 30), cpu_s=30, output_bytes=64 << 20))
         if compiled.sandbox_error:
-            return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0)
+            return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0, compiled.isolation)
         if compiled.returncode != 0 or not compiled.stdout:
-            return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0)
+            return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0,
+                            compiled.isolation)
         files, argv, python = {"a.out": (compiled.stdout, "0755")}, ["./a.out"], None
     else:
         files, argv, python = python_files(code), None, ("solution.py",)
+    isolation = "none"
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
         result = run(argv, python=python, files=files, stdin=stdin.encode(), limits=limits)
+        isolation = result.isolation
         failure = _classify(result, limits)
         if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
             failure = ("CE", failure[1])
@@ -107,8 +119,9 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
             "AC" if _tokens_equal(result.stdout.decode(errors="replace"), want, tests.float_tol) else "WA")
         outcomes.append({"test": i, "outcome": outcome})
         if outcome != "AC":
-            return _verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0)
-    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+            return _verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0,
+                            isolation)
+    return _verdict("AC", outcomes, "", time.monotonic() - t0, isolation)
 
 
 def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
@@ -119,7 +132,7 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
             ok = any(_values_equal(got, w) for w in _expected_forms(want))
             outcomes.append({"test": i, "outcome": "AC" if ok else "WA"})
             if not ok:
-                return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0)
+                return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0, session.isolation)
         return None
 
     return _in_session(code, limits, body)
@@ -146,9 +159,10 @@ for i, src in enumerate(json.load(open("asserts.json"))):
 
 
 def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why: str) -> Verdict:
-    """Fallback for tests that build the candidate's own objects. Weaker: the assertions (and the
-    expected values in them) are inside the sandbox, so a hostile candidate could read them; the
-    verdict says so."""
+    """Fallback for tests the call protocol cannot carry (arguments that are not plain data, tests
+    that read the candidate's module globals). Weak: the assertions and their expected values run
+    in the candidate's own process, which can read them and print the result lines itself, so
+    all-passed is ``AC_weak`` (``passed=None``), never a plain AC; failures still count."""
     t0 = time.monotonic()
     nonce = secrets.token_hex(8)
     result = run(python=("harness.py", nonce),
@@ -161,19 +175,22 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
             i, outcome = json.loads(line[len(nonce):])
             outcomes.append({"test": i, "outcome": outcome})
     note = f"asserts ran inside the sandbox ({why})"
+    iso = result.isolation
     failure = _classify(result, limits)
     if failure and failure[0] == "SE":
-        return _verdict("SE", outcomes, failure[1], time.monotonic() - t0)
+        return _verdict("SE", outcomes, failure[1], time.monotonic() - t0, iso)
     bad = next((o["outcome"] for o in outcomes if o["outcome"] != "AC"), None)
+    if bad == "MLE" and not result.memory_exceeded and "cgroup" in iso:
+        bad = "RE"  # a MemoryError the host did not see is the program's own doing
     if bad:
-        return _verdict(bad, outcomes, note, time.monotonic() - t0)
+        return _verdict(bad, outcomes, note, time.monotonic() - t0, iso)
     if failure or len(outcomes) != len(tests.asserts):
         reason = failure[0] if failure else "RE"
         if reason == "RE" and _CE.search(result.stderr.strip()):
             reason = "CE"
         return _verdict(reason, outcomes, (failure[1] if failure else "stopped before every test ran") + "; " + note,
-                        time.monotonic() - t0)
-    return _verdict("AC", outcomes, note, time.monotonic() - t0)
+                        time.monotonic() - t0, iso)
+    return _verdict("AC_weak", outcomes, note, time.monotonic() - t0, iso)
 
 
 def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
@@ -184,15 +201,22 @@ def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
 
 
 def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Verdict:
+    wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
+    leetcode = bool(wanted & {"Solution", "list_node", "tree_node", "ListNode", "TreeNode"})
+
     def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         names = set(session.start())
-        wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
-        if tests.check_code is None and wanted & session.classes:
-            own = sorted(wanted & session.classes)
-            raise _NeedsSandboxAsserts(f"the tests build the candidate's own classes: {own}")
-        namespace: dict = {"__name__": "__judge__"}
+        # the candidate's classes the tests build (``Solution()``) are made and kept in the
+        # sandbox; the judge holds handles and gets plain data back (lists and trees included)
+        namespace: dict = {"__name__": "__judge__", **(HELPERS if leetcode else {})}
         for name in sorted(names & (wanted | ({tests.entry_point} if tests.entry_point else set()))):
-            namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)
+            if name in session.classes and name not in HELPERS:
+                namespace[name] = (lambda n: lambda *a, **k: session.new(n, a, k))(name)
+            elif name not in HELPERS:
+                namespace[name] = (lambda n: lambda *a, **k: session.call(n, list(a), k))(name)
+        for module in sorted(referenced_modules(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))):
+            if module not in namespace:  # a test naming a module the candidate imported (``sys.getsizeof``)
+                namespace[module] = importlib.import_module(module)
         if tests.setup:
             try:
                 exec(_compiled(tests.setup, "test_setup"), namespace)  # trusted: it comes with the tests
@@ -202,7 +226,8 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 raise
         if tests.check_code is not None:
             if tests.entry_point not in names:
-                return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0)
+                return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0,
+                                session.isolation)
             exec(_compiled(tests.check_code, "test"), namespace)
             checks = [lambda: namespace["check"](namespace[tests.entry_point])]
         else:
@@ -223,10 +248,10 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 outcome, message = "RE", f"{type(exc).__name__}: {exc}"
             outcomes.append({"test": i, "outcome": outcome})
             if outcome != "AC":
-                return _verdict(outcome, outcomes, message, time.monotonic() - t0)
+                return _verdict(outcome, outcomes, message, time.monotonic() - t0, session.isolation)
         return None
 
-    return _in_session(code, limits, body)
+    return _in_session(code, limits, body, leetcode=leetcode)
 
 
 def judge_once(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 import re
 
-from verifiers.code.sandbox import ExecResult, Limits, isolation
+from verifiers.code.sandbox import ExecResult, Limits
 from verifiers.verdict import Verdict
 
 _CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
 
 
-def _isolation_tag() -> str:
-    info = isolation()
-    if not info["unprivileged_uid"]:
-        return "none"
-    return "bwrap+uid+rlimits" + ("+cgroup2" if info["cgroup_v2"] else "")
-
-
-def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0) -> Verdict:
-    passed = True if reason == "AC" else (None if reason == "SE" else False)
-    detail = json.dumps({"tests": tests, "isolation": _isolation_tag(), "message": message[:500]})
+def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0,
+             isolation: str = "none") -> Verdict:
+    """``isolation``: what the run(s) behind this verdict actually got ("none": nothing ran).
+    ``AC_weak``: every test passed, but checked where the candidate could have forged it."""
+    passed = True if reason == "AC" else (None if reason in ("SE", "AC_weak") else False)
+    detail = json.dumps({"tests": tests, "isolation": isolation, "message": message[:500]})
     return Verdict(passed, reason, detail, seconds)
 
 
@@ -39,8 +35,10 @@ def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
     if result.timed_out:
         return "TLE", time_limit_message(limits)
     tail = result.stderr[-2000:]
-    if b"MemoryError" in tail or b"std::bad_alloc" in tail:
+    if result.memory_exceeded:  # the host's cgroup reading, whatever the program printed
         return "MLE", f"memory over {limits.memory_mb} MB"
+    if "cgroup" not in result.isolation and (b"MemoryError" in tail or b"std::bad_alloc" in tail):
+        return "MLE", f"memory over {limits.memory_mb} MB"  # weaker: no cgroup, only the rlimit's error
     if result.signal in (24, 9) and result.wall_s >= 0.8 * limits.cpu_s:  # SIGXCPU / kill at the CPU limit
         return "TLE", time_limit_message(limits)
     if result.signal:

@@ -15,9 +15,14 @@ sandboxed judging about as fast as running the programs bare (``bench/sandbox.py
   ``/tmp`` that is the work dir; the rest of ``/etc`` (``/etc/shadow``), ``/root`` and ``/home``
   are absent, and so are the tests;
 - writing outside the work dir: ``/`` and ``/dev`` are read-only, ``/usr`` is a read-only bind;
-- network: a new network namespace (no interfaces but a down loopback), so no TCP, DNS or
-  abstract unix sockets reach the host;
-- other processes: new PID, IPC and UTS namespaces; ``kill(-1)`` or killing the parent reaches
+- network: a new network namespace per run (no interface but a down loopback), so no TCP, DNS
+  or abstract unix socket reaches the host, another sandbox or the next run;
+- host information: ``/proc/loadavg``, ``meminfo``, ``stat``, ``uptime``, ``cmdline``, ``vmstat``,
+  ``diskstats``, ``interrupts``, ``softirqs``, ``schedstat``, ``zoneinfo``, ``pressure/*`` and
+  ``sys/kernel/random/boot_id`` are replaced by fixed contents, the hostname is ``sandbox``;
+  still visible: the kernel version, ``/proc/cpuinfo``, the CPU count, and what ``sysinfo(2)``
+  returns (host uptime, load and memory: a syscall, not a file);
+- other processes: new PID and UTS namespaces, a new IPC namespace per run; ``kill(-1)`` or killing the parent reaches
   only the sandbox, and not even its PID 1 (the zygote); ``/proc/*/environ`` shows only
   sandbox processes, and bubblewrap itself is started with an empty environment, so no secret
   of the caller's is visible anywhere inside;
@@ -25,12 +30,18 @@ sandboxed judging about as fast as running the programs bare (``bench/sandbox.py
   capability dropped in a new user namespace in which it cannot create further user
   namespaces, so it cannot remount anything; the zygote is not dumpable, so runs cannot
   ``ptrace`` it or read its memory;
-- one run affecting the next: see ``zygote.py`` (processes killed, ``/tmp``, ``/dev/shm`` and
-  System V IPC emptied after every run, fresh ``__main__`` per run; a zygote that cannot be
-  restored, stops answering or has served ``MAX_RUNS`` runs is replaced);
-- resource exhaustion: rlimits on address space, CPU seconds, processes and threads (per
-  slot uid), file size, open files, no core dumps; ``/tmp`` and ``/dev/shm`` have a size cap;
-  stdout and stderr are read by the judge up to a byte cap and the run is killed past it;
+- one run affecting the next: see ``zygote.py`` (processes killed, ``/tmp`` and ``/dev/shm``
+  emptied after every run, new network and IPC namespaces and a fresh ``__main__`` per run; a
+  zygote that cannot be restored, stops answering or has served ``MAX_RUNS`` runs is replaced);
+- resource exhaustion: where the judge can create cgroups (root; v1 memory+pids, or v2) each
+  sandbox has its own (``cgroups.py``) and every run's whole tree gets ``memory_mb`` and
+  ``processes`` there; memory exhaustion (MLE) is read from the cgroup's counters by the host,
+  not from the program's output. Where it cannot, address space is limited per process and
+  the process budget is cut so that ``memory_mb x processes`` stays under ``FALLBACK_TREE_MB``.
+  Each verdict's ``isolation`` names which bound was in force for its run. Always: rlimits on
+  CPU seconds, processes and threads (per slot uid), file size, open files, no core dumps;
+  ``/tmp`` and ``/dev/shm`` have a size cap; stdout and stderr are read by the judge up to a
+  byte cap and the run is killed past it;
 - escaping the deadline: at the wall deadline the judge has the zygote SIGKILL every process
   of the run (double-forked daemons included); if the zygote does not confirm, the judge
   SIGKILLs bubblewrap, its PID 1 dies and the kernel kills everything left in the namespace;
@@ -39,14 +50,13 @@ sandboxed judging about as fast as running the programs bare (``bench/sandbox.py
 
 What it does not protect against: kernel exploits (namespaces and rlimits are not a VM; use
 gVisor or a VM for hostile workloads at scale); CPU-time side channels between concurrent
-sandboxes; memory pressure up to the configured limit times the number of workers. cgroup v2
-limits are applied only when a delegated cgroup v2 hierarchy is writable; otherwise
-``isolation()`` reports them as unavailable and rlimits are the only resource limits.
+sandboxes; memory pressure up to the configured limit times the number of workers; runs of one
+zygote share its (random, read-only) hash seed. The zygote holds CAP_SYS_ADMIN in the sandbox's
+own user namespace (to make each run's namespaces); runs hold no capability (tested).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import threading
@@ -54,6 +64,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 
+from verifiers.code.cgroups import FALLBACK_TREE_MB, tree_limits
 from verifiers.code.limits import Limits
 from verifiers.code.uid_slots import UID_BASE as UID_BASE
 from verifiers.code.uid_slots import UID_BLOCK as UID_BLOCK
@@ -73,6 +84,9 @@ class ExecResult:
     timed_out: bool = False
     output_exceeded: bool = False
     sandbox_error: str | None = None  # the sandbox itself failed (never the program's fault)
+    isolation: str = "none"  # the mechanisms this run actually got (see ``_Zygote._isolation``)
+    memory_exceeded: bool = False  # the host saw the run's tree reach its cgroup memory limit
+    peak_mb: float | None = None  # the tree's peak memory as the host's cgroup recorded it (v1)
 
     @property
     def signal(self) -> int | None:
@@ -84,7 +98,7 @@ def isolation() -> dict:
     """The isolation level actually available on this host (recorded in verdicts and reports)."""
     bwrap = shutil.which("bwrap")
     info = {"bwrap": None, "unprivileged_uid": False, "namespaces": [], "rlimits": True,
-            "cgroup_v2": False, "python": Limits().python}
+            "tree_limits": None, "python": Limits().python, "libraries": _libraries(Limits().python)}
     if bwrap is None:
         return info
     try:
@@ -95,15 +109,28 @@ def isolation() -> dict:
     probe = run(["true"], limits=Limits(wall_s=20))
     info["unprivileged_uid"] = probe.sandbox_error is None and probe.returncode == 0
     info["namespaces"] = ["user", "pid", "net", "ipc", "uts", "mount", "cgroup"] if info["unprivileged_uid"] else []
-    info["cgroup_v2"] = _cgroup_v2_writable()
+    info["per_run"] = [p for p in probe.isolation.split("+") if p.endswith("/run")]
+    kind = tree_limits()
+    info["tree_limits"] = (f"cgroup v{kind}: memory and pids of each run's whole tree" if kind else
+                           f"none: per-process address space, processes cut so the tree stays <= "
+                           f"{FALLBACK_TREE_MB} MB")
+    info["isolation"] = probe.isolation
     if not info["unprivileged_uid"]:
         info["error"] = (probe.sandbox_error or probe.stderr.decode(errors="replace"))[:300]
     return info
 
 
-def _cgroup_v2_writable() -> bool:
-    path = "/sys/fs/cgroup/cgroup.subtree_control"
-    return os.path.isfile(path) and os.access(path, os.W_OK)
+def _libraries(python: str) -> dict[str, str | None]:
+    """Versions of the third-party libraries candidates may import (None: missing)."""
+    code = ("import importlib\nfor m in ('numpy', 'sortedcontainers'):\n    try:\n"
+            "        print(m, getattr(importlib.import_module(m), '__version__', '?'))\n"
+            "    except ImportError:\n        print(m, '-')\n")
+    try:
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    pairs = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {m: (None if v == "-" else v) for m, v in pairs.items()}
 
 
 class Sandbox:
@@ -159,6 +186,10 @@ def run(argv: list[str] | None = None, *, python: tuple[str, ...] | None = None,
         result = _communicate(box.proc, stdin, box.limits, box.started)
         if not box.started_ok():
             result.sandbox_error = box.proc.lost
+        result.isolation = box.proc.isolation
+        if box.proc.memory is not None:
+            result.memory_exceeded = box.proc.memory.exceeded
+            result.peak_mb = box.proc.memory.peak_mb
         return result
     finally:
         box.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from verifiers.code.call_driver import decode, encode
 from verifiers.code.outcome import _classify, _verdict, time_limit_message
 from verifiers.code.sandbox import ExecResult, Limits, Sandbox
+from verifiers.code.structures import rebuild
 from verifiers.verdict import Verdict
 
 
@@ -41,10 +42,10 @@ class _SessionError(Exception):
 class _CallSession:
     """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
 
-    def __init__(self, code: str, limits: Limits):
+    def __init__(self, code: str, limits: Limits, *, leetcode: bool = False):
         self.limits = limits
         self.nonce = secrets.token_hex(8)
-        self.box = Sandbox(python=("driver.py", self.nonce),
+        self.box = Sandbox(python=("driver.py", self.nonce, *(["leetcode"] if leetcode else [])),
                            files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=limits)
         self.deadline = time.monotonic() + limits.wall_s
         self.buffer = b""
@@ -60,7 +61,8 @@ class _CallSession:
             stderr = proc.stderr.read(self.limits.output_bytes) or b""
         except (OSError, ValueError):
             pass
-        result = ExecResult(proc.returncode, b"", stderr, time.monotonic() - self.box.started)
+        result = ExecResult(proc.returncode, b"", stderr, time.monotonic() - self.box.started,
+                            isolation=proc.isolation, memory_exceeded=bool(proc.memory and proc.memory.exceeded))
         failure = _classify(result, self.limits)
         return _SessionError(*(failure or ("RE", "the program exited before answering")))
 
@@ -94,15 +96,25 @@ class _CallSession:
         if "ce" in first:
             raise _SessionError("CE", first["ce"])
         if "load_error" in first:
-            reason = "MLE" if first["load_error"].startswith("MemoryError") else "RE"
+            reason = "MLE" if first["load_error"].startswith("MemoryError") and self._memory_exceeded() else "RE"
             raise _SessionError(reason, first["load_error"])
         self.classes = set(first.get("classes", []))
         return first["ready"]
 
     def call(self, name: str, args: list, kwargs: dict | None = None):
+        return self._request({"name": name}, args, kwargs)
+
+    def new(self, cls: str, args, kwargs) -> _Remote:
+        """An object of the candidate's class ``cls``, made and kept inside the sandbox."""
+        return self._request({"new": cls}, args, kwargs)
+
+    def _request(self, head: dict, args=(), kwargs=None, *, attr: bool = False):
+        def ref(value):
+            return value.handle if isinstance(value, _Remote) and value.session is self else None
 
         try:
-            body = marshal.dumps({"name": name, "args": encode(list(args)), "kwargs": encode(dict(kwargs or {}))})
+            body = marshal.dumps({**head, "args": encode(list(args), 0, ref),
+                                  "kwargs": encode(dict(kwargs or {}), 0, ref)})
         except (TypeError, ValueError) as exc:
             raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
         try:
@@ -111,18 +123,60 @@ class _CallSession:
         except (BrokenPipeError, OSError):
             raise self._fail_reason() from None
         answer = self.receive()
+        if attr and answer.get("callable") is True:
+            return _RemoteMethod(self, head["obj"], head["attr"])
         if "ok" in answer:
-            return decode(answer["ok"])
+            try:
+                return decode(answer["ok"], lambda tag, v: _Remote(self, v) if tag == "ref" else rebuild(tag, v))
+            except (TypeError, ValueError, AttributeError, IndexError) as exc:
+                raise _SessionError("WA", f"returned something that is not plain data: {exc}") from None
         if "bad" in answer:
             raise _SessionError("WA", "returned something that is not plain data: " + answer["bad"])
-        message = answer.get("exc", "unknown error")
-        raise _SessionError("MLE" if message.startswith("MemoryError") else "RE", message)
+        message = str(answer.get("exc", "unknown error"))
+        raise _SessionError("MLE" if message.startswith("MemoryError") and self._memory_exceeded() else "RE", message)
+
+    def _memory_exceeded(self) -> bool:
+        """Whether the host saw the run's tree at its memory limit (a MemoryError is only text the
+        candidate controls); without a cgroup the rlimit's MemoryError is all there is."""
+        zygote = self.box._zygote
+        if zygote is None or zygote.cgroup is None:
+            return True
+        return zygote.cgroup.reading().exceeded
+
+    @property
+    def isolation(self) -> str:
+        return self.box.proc.isolation if self.box.proc is not None else "none"
 
     def close(self) -> None:
         self.box.close()
 
 
-def _in_session(code: str, limits: Limits, body) -> Verdict:
+class _Remote:
+    """The judge's handle on an object of the candidate's that lives in the sandbox: attributes
+    are read and methods called over the protocol; it compares equal only to itself."""
+
+    def __init__(self, session: _CallSession, handle: int):
+        object.__setattr__(self, "session", session)
+        object.__setattr__(self, "handle", handle)
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.session._request({"obj": self.handle, "attr": name}, attr=True)
+
+    def __setattr__(self, name: str, value) -> None:
+        self.session._request({"obj": self.handle, "set": name}, [value])
+
+
+class _RemoteMethod:
+    def __init__(self, session: _CallSession, handle: int, name: str):
+        self.session, self.handle, self.name = session, handle, name
+
+    def __call__(self, *args, **kwargs):
+        return self.session._request({"obj": self.handle, "name": self.name}, args, kwargs)
+
+
+def _in_session(code: str, limits: Limits, body, *, leetcode: bool = False) -> Verdict:
     """Run ``body(session, outcomes)`` against the candidate loaded under the call driver.
 
     ``body`` returns a failing verdict or None; session failures (TLE, OLE, a crash) become the
@@ -130,14 +184,15 @@ def _in_session(code: str, limits: Limits, body) -> Verdict:
     """
     t0 = time.monotonic()
     outcomes: list[dict] = []
-    session = _CallSession(code, limits)
+    session = _CallSession(code, limits, leetcode=leetcode)
+    isolation = session.isolation
     try:
         failed = body(session, outcomes, t0)
         if failed is not None:
             return failed
     except _SessionError as exc:
         outcomes.append({"test": len(outcomes), "outcome": exc.reason})
-        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0)
+        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0, isolation)
     finally:
         session.close()
-    return _verdict("AC", outcomes, "", time.monotonic() - t0)
+    return _verdict("AC", outcomes, "", time.monotonic() - t0, isolation)

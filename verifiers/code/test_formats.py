@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -99,3 +100,16 @@ def called_names(code: str) -> frozenset[str]:
     except SyntaxError:
         return frozenset()
     return frozenset(n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name))
+
+
+@lru_cache(maxsize=4096)
+def referenced_modules(code: str) -> frozenset[str]:
+    """Standard-library modules ``code`` uses by name without importing them (``sys.getsizeof``)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return frozenset()
+    imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    used = {n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+    return frozenset(m for m in used - imported if m in sys.stdlib_module_names and not m.startswith("_"))

@@ -20,8 +20,13 @@ Why a run cannot reach the zygote or the next run:
   ``tainted`` and the judge replaces it;
 - each child is a fresh fork of an interpreter that never ran untrusted code, with a new
   ``__main__`` module.
-Runs in one zygote do share the network namespace (no interfaces but a down loopback), the
-interpreter's hash seed and the IPC namespace's POSIX message queues.
+- each run gets new network and IPC namespaces (``unshare`` in the zygote just before the fork,
+  with the CAP_SYS_ADMIN it holds in the sandbox's user namespace): no interface but a down
+  loopback, and no System V object or POSIX message queue of an earlier run; the child then
+  drops every capability before it runs anything (the zygote reports which namespaces it set up,
+  and the judge records only those).
+Runs in one zygote do share the interpreter's hash seed (random per zygote, read-only: it
+carries nothing from one run to the next; a fresh one per run needs a fresh interpreter).
 
 Protocol: frames of a 4-byte big-endian length + ``marshal`` data; a run's three descriptors
 arrive with one marker byte (``R``) just before its frame. Standard library only.
@@ -44,6 +49,8 @@ PRELOAD = ("bisect", "collections", "functools", "heapq", "itertools", "math", "
 LIMITS = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE,
           resource.RLIMIT_NOFILE, resource.RLIMIT_CORE)
 PR_SET_DUMPABLE = 4
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+CLONE_NEWIPC, CLONE_NEWNET = 0x08000000, 0x40000000
 IPC_RMID = 0
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -170,6 +177,25 @@ def _wait_run(ctl, pid):
         os.close(pidfd)
 
 
+def _new_namespaces():
+    """Fresh network and IPC namespaces for the next run; the names of those it got."""
+    made = []
+    for name, flag in (("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC)):
+        if _libc.unshare(flag) == 0:
+            made.append(name)
+    return made
+
+
+def _drop_capabilities():
+    """No capability survives into a run (permitted, effective, inheritable, ambient)."""
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()
+    if _libc.capset(header, data) != 0:
+        os.write(2, b"sandbox: cannot drop capabilities\n")
+        os._exit(126)
+
+
 def _child(job, fds):
     """In the forked child: become the run (exec'd, or returned to the top level to run Python)."""
     os.setsid()
@@ -177,8 +203,16 @@ def _child(job, fds):
         os.dup2(fd, target)
     os.closerange(3, 1 << 16)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _drop_capabilities()
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+    try:  # the run, not the zygote, is what the kernel kills when the tree is out of memory
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:
+        pass
     for res, value in zip(LIMITS, job["rlimits"], strict=True):
+        hard = resource.getrlimit(res)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(res, (value, value))
     if job.get("argv"):
         argv = job["argv"]
@@ -213,6 +247,7 @@ def serve(ctl):
             os._exit(0)
         try:
             _place_files(job["files"])
+            namespaces = _new_namespaces()
             pid = os.fork()
         except OSError as exc:
             for fd in fds:
@@ -224,7 +259,7 @@ def serve(ctl):
             return _child(job, fds)
         for fd in fds:
             os.close(fd)
-        send(ctl, {"pid": pid})
+        send(ctl, {"pid": pid, "namespaces": namespaces})
         status = _wait_run(ctl, pid)
         send(ctl, {"status": status, "tainted": not _clean()})
 

@@ -20,7 +20,8 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from verifiers.code.bwrap import _bwrap_argv
+from verifiers.code.bwrap import _bwrap_argv, proc_masks
+from verifiers.code.cgroups import RunMemory, SandboxCgroup, fallback_processes
 from verifiers.code.limits import Limits
 from verifiers.code.uid_slots import _acquire_slot, _release_slot, _uid_base
 
@@ -44,18 +45,21 @@ class _Zygote:
         self.broken = False
         self.proc: subprocess.Popen | None = None
         self._buffer = b""
+        self.cgroup: SandboxCgroup | None = None
         self._slot = _acquire_slot()
         ctl, inside = socket.socketpair()
         self.ctl = ctl
+        masks = {path: _data_fd(data) for path, data in proc_masks().items()}
         with tempfile.TemporaryFile() as source:
             source.write(_zygote_source())
             source.seek(0)
-            argv = _bwrap_argv(tmp_mb, source.fileno()) + [
+            argv = _bwrap_argv(tmp_mb, source.fileno(), masks) + [
                 python, "-I", "-S", "/sbx/zygote.py", str(inside.fileno())]
             uid = _uid_base() + self._slot
             try:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.PIPE, pass_fds=(source.fileno(), inside.fileno()),
+                                             stderr=subprocess.PIPE,
+                                             pass_fds=(source.fileno(), inside.fileno(), *masks.values()),
                                              user=uid, group=uid, extra_groups=[], start_new_session=True,
                                              env={"PATH": "/usr/bin:/bin"})  # bwrap's own init is visible inside
             except OSError as exc:
@@ -63,11 +67,39 @@ class _Zygote:
                 raise SandboxLost(f"cannot start bwrap: {exc}") from None
             finally:
                 inside.close()
+                for fd in masks.values():
+                    os.close(fd)
         try:
             self.receive(timeout=30)
         except (SandboxLost, TimeoutError) as exc:
             self.destroy()
             raise SandboxLost(f"sandbox did not start: {exc}") from None
+        self._confine()
+
+    def _confine(self) -> None:
+        """Move bubblewrap and the zygote into a cgroup of their own (before any run exists), and
+        make the zygote the last process the kernel would kill for memory. Without a cgroup the
+        sandbox still works, with the weaker fallback bound recorded in each verdict."""
+        tree = _descendants(self.proc.pid)
+        for pid in tree:
+            try:
+                with open(f"/proc/{pid}/oom_score_adj", "w") as fh:
+                    fh.write("-1000")
+            except OSError:
+                pass
+        cgroup = SandboxCgroup.create()
+        if cgroup is None:
+            return
+        try:
+            for pid in tree:
+                cgroup.add(pid)
+        except OSError:
+            _kill(self.proc)  # processes of a half-made cgroup must not serve runs
+            self.proc.wait(timeout=10)
+            cgroup.remove()
+            self.broken = True
+            raise SandboxLost("cannot move the sandbox into its cgroup") from None
+        self.cgroup = cgroup
 
     def usable(self) -> bool:
         return not self.broken and self.proc is not None and self.proc.poll() is None and self.runs < self.MAX_RUNS
@@ -115,7 +147,16 @@ class _Zygote:
               python: tuple[str, ...] | None) -> _Run:
         (stdin_r, stdin_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
         run = _Run(self, stdin_w, out_r, err_r)
-        job = {"files": files, "rlimits": _rlimits(limits), "argv": argv,
+        if self.cgroup is not None:
+            try:
+                self.cgroup.arm(limits.memory_mb, limits.processes)
+            except OSError as exc:
+                run.close_pipes()
+                for fd in (stdin_r, out_w, err_w):
+                    os.close(fd)
+                self.broken = True
+                raise SandboxLost(f"cannot set the run's cgroup limits: {exc}") from None
+        job = {"files": files, "rlimits": _rlimits(limits, self.cgroup is not None), "argv": argv,
                "script": python[0] if python else None, "args": list(python[1:]) if python else []}
         self.runs += 1
         try:
@@ -140,7 +181,17 @@ class _Zygote:
             run.close_pipes()
             raise
         run.pid = reply["pid"]
+        run.isolation = self._isolation(limits, reply.get("namespaces", []))
         return run
+
+    def _isolation(self, limits: Limits, namespaces: list[str]) -> str:
+        """What this run actually got, in the order it was set up (recorded in its verdict)."""
+        parts = ["bwrap", "uid", *(f"{n}ns/run" for n in namespaces), "procmask", "rlimits"]
+        if self.cgroup is not None:
+            parts.append(f"cgroup{self.cgroup.version}:memory,pids")
+        else:
+            parts.append(f"tree<={limits.memory_mb * fallback_processes(limits.memory_mb, limits.processes)}MB")
+        return "+".join(parts)
 
     def destroy(self) -> None:
         self.broken = True
@@ -156,6 +207,9 @@ class _Zygote:
                 self.proc.stderr.close()
             self.proc = None
         self.ctl.close()
+        if self.cgroup is not None and os.getpid() == self.owner:
+            self.cgroup.remove()
+            self.cgroup = None
         if self._slot is not None:
             _release_slot(self._slot)
             self._slot = None
@@ -175,6 +229,8 @@ class _Run:
         self.pid: int | None = None
         self.returncode: int | None = None
         self.lost: str | None = None  # why the sandbox failed during the run
+        self.isolation = "none"
+        self.memory: RunMemory | None = None  # the host's reading of the run's cgroup
         self.stdin = open(stdin_fd, "wb")  # noqa: SIM115 - closed by close_pipes
         self.stdout = open(stdout_fd, "rb")  # noqa: SIM115
         self.stderr = open(stderr_fd, "rb")  # noqa: SIM115
@@ -193,6 +249,8 @@ class _Run:
             self.lost = f"the sandbox died during the run: {exc}"
             return None
         self.returncode = os.waitstatus_to_exitcode(message["status"])
+        if self.zygote.cgroup is not None:
+            self.memory = self.zygote.cgroup.reading()
         if message.get("tainted"):
             self.zygote.broken = True
         return self.returncode
@@ -254,9 +312,39 @@ def _zygote_source() -> bytes:
     return (Path(__file__).parent / "zygote.py").read_bytes()
 
 
-def _rlimits(limits: Limits) -> list[int]:
-    """Values for zygote.LIMITS: address space, CPU, processes, file size, open files, core."""
-    return [limits.memory_mb << 20, limits.cpu_s, limits.processes, limits.file_mb << 20, limits.open_files, 0]
+def _rlimits(limits: Limits, tree_limited: bool) -> list[int]:
+    """Values for zygote.LIMITS: address space, CPU, processes, file size, open files, core.
+
+    With a cgroup the tree's memory is the limit, and the address space rlimit is set well above
+    it so that the cgroup, which the host reads, is what a memory bomb runs into. Without one,
+    address space is limited per process and the process budget is cut to bound the tree."""
+    if tree_limited:
+        return [(limits.memory_mb * 4 + 1024) << 20, limits.cpu_s, limits.processes, limits.file_mb << 20,
+                limits.open_files, 0]
+    return [limits.memory_mb << 20, limits.cpu_s, fallback_processes(limits.memory_mb, limits.processes),
+            limits.file_mb << 20, limits.open_files, 0]
+
+
+def _data_fd(data: bytes) -> int:
+    fd = os.memfd_create("bm-sandbox-data", 0)  # inheritable by bwrap through pass_fds
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (bubblewrap and the zygote it started)."""
+    found, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError):
+            pass
+    return found
 
 
 def _kill(proc: subprocess.Popen) -> None:
