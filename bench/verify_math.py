@@ -108,8 +108,12 @@ def main() -> int:
 
     finished = [i for i, (v, (_, secs)) in enumerate(zip(ours, base, strict=True))
                 if v.reason not in ("timeout", "verifier_error") and secs < 5.0]
-    disagree = [i for i in finished if (ours[i].passed is True) != bool(base[i][0])]
-    agreement = 1 - len(disagree) / len(finished)
+    # A cut-off trace (a reasoning block opened and never closed) is never a pass for us, by
+    # design (issue 16): math-verify reads whatever it boxed last. Those are counted apart.
+    cut_off = [i for i in finished if ours[i].reason == "truncated_reasoning"]
+    complete = [i for i in finished if ours[i].reason != "truncated_reasoning"]
+    disagree = [i for i in complete if (ours[i].passed is True) != bool(base[i][0])]
+    agreement = 1 - len(disagree) / len(complete)
     by_set: dict[str, list[int]] = {}
     for i, (name, _, _) in enumerate(pairs):
         by_set.setdefault(name, []).append(i)
@@ -123,7 +127,10 @@ def main() -> int:
     print(f"warm  verify_many            : {n / t_warm:7.1f} samples/s  ({t_warm:.2f} s)")
     print(f"speed-up                     : {t_base / t_warm:7.2f}x warm, {t_base_cold / t_cold:.2f}x cold"
           f"   (target >= 3x)")
-    print(f"both finished          : {len(finished)}/{len(pairs)}; agreement {agreement:.2%} (target >= 99%)")
+    print(f"both finished          : {len(finished)}/{len(pairs)}; agreement {agreement:.2%} on the "
+          f"{len(complete)} complete traces (target >= 99%)")
+    print(f"cut-off traces         : {len(cut_off)}, all rejected by us (truncated_reasoning); math-verify passes "
+          f"{sum(bool(base[i][0]) for i in cut_off)} of them on the last answer they happen to box")
     for name, idx in by_set.items():
         ours_pass = sum(ours[i].passed is True for i in idx)
         base_pass = sum(bool(base[i][0]) for i in idx)
