@@ -19,10 +19,11 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 		(command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
 		 apt-get install -y -qq bubblewrap python3 python3-numpy python3-sortedcontainers >/dev/null) || \
 		echo "note: bubblewrap, python3-numpy or python3-sortedcontainers missing; code sandbox tests may skip"
-	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
-# Tests also train and merge tiny models: torch first (the pinned CPU build), then the extras.
+# The demo needs only the core; tests also train and merge tiny models and run TRL and Ray:
+# torch first (the pinned CPU build), then the extras.
 $(STAMP_ALL): $(STAMP)
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray]"
@@ -36,7 +37,7 @@ demo: $(STAMP)
 test: $(STAMP_ALL)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP_ALL)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)

@@ -3,6 +3,7 @@ datasets, tags), the inputs' provenance, the exact settings and the run's metric
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Template
 
@@ -18,6 +19,23 @@ SUMMARIES = {
 }
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_CACHE_DIR = re.compile(r"^models--([\w.\-]+?)--([\w.\-]+)$")
+
+
+def hub_model_id(ref: str) -> str | None:
+    """The Hub id a model reference stands for: itself when it is one (and no local folder of that
+    name exists), the repo of a Hugging Face cache folder (``.../models--org--name/snapshots/REV``),
+    else None (a plain local folder has no Hub id, and the Hub rejects a path as ``base_model``)."""
+    path = Path(ref).expanduser()
+    for part in reversed(path.parts):
+        if m := _CACHE_DIR.match(part):
+            return f"{m.group(1)}/{m.group(2)}"
+    if not path.exists() and _HUB_ID.match(ref) and ".." not in ref and "--" not in ref:
+        return ref
+    return None
+
+
 def _table(d: dict) -> str:
     rows = [f"| {k} | {v} |" for k, v in d.items() if not isinstance(v, (dict, list))]
     return "| | |\n|---|---|\n" + "\n".join(rows) if rows else "(none)"
@@ -29,14 +47,18 @@ def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str |
     """Write ``README.md`` into ``out_dir``; ``inputs`` maps an input name to its provenance."""
     header: dict = {"library_name": "transformers", "license": "apache-2.0",
                     "tags": ["branch-merge", "reasoning", "distillation", kind]}
-    if base_model:
-        header["base_model"] = base_model
+    refs = [base_model] if isinstance(base_model, str) else list(base_model or [])
+    hub_bases = list(dict.fromkeys(h for h in map(hub_model_id, refs) if h))
+    if hub_bases:
+        header["base_model"] = hub_bases[0] if isinstance(base_model, str) else hub_bases
     hub_datasets = [d for d in datasets or [] if "/" in d and not Path(d).exists()]  # local folders are not Hub ids
     if hub_datasets:
         header["datasets"] = hub_datasets
     lines = []
     for name, prov in (inputs or {}).items():
         lines.append(f"- **{name}**: " + ", ".join(f"{k} `{v}`" for k, v in prov.items() if v is not None))
+    lines += [f"- **base model**: `{r}`" + (f" (Hub `{hub_model_id(r)}`)" if hub_model_id(r) not in (None, r) else "")
+              for r in refs if not inputs]
     if datasets:
         lines += [f"- **data**: `{d}`" for d in datasets]
     values = {

@@ -25,7 +25,10 @@ class MergeConfig:
                                      metavar="NAME=PATH")
     out: str | None = setting(None, True, "Output folder for the merged model.", required=True, metavar="PATH")
     dtype: str | None = setting(None, True, "Override the plan's dtype.")
-    dry_run: bool = setting(False, True, "Print the mergekit configuration of every step and exit.", is_flag=True)
+    dry_run: bool = setting(False, True, "Print one mergekit YAML document per step (---), each with the "
+                            "mergekit-yaml command that runs it, and exit.", is_flag=True)
+    write_configs: str | None = setting(None, True, "With --dry-run: also write each step's document to "
+                                        "DIR/NN-<step>.yaml (the commands then name those files).", metavar="DIR")
     seed: int = setting(0, True, "Seed (Arcee Fusion samples quantiles of big tensors).")
     device: str = setting("cpu", True, "Where mergekit computes (cpu, cuda).")
 
@@ -62,7 +65,10 @@ def main(**options):
     try:
         plan = load_plan(cfg.plan_name)
         plan.dtype = cfg.dtype or plan.dtype
-        summary = run_plan(plan, inputs, cfg.out, dry_run=cfg.dry_run, seed=cfg.seed, device=cfg.device,
+        if cfg.write_configs and not cfg.dry_run:
+            raise PlanError(["--write-configs: only with --dry-run"])
+        summary = run_plan(plan, inputs, cfg.out, dry_run=cfg.dry_run, configs_dir=cfg.write_configs,
+                           seed=cfg.seed, device=cfg.device,
                            log=lambda m: click.echo(m, err=not cfg.dry_run))
     except PlanError as exc:
         fail("merge", exc.problems)

@@ -126,7 +126,9 @@ def resolve(ref: str, inputs: dict[str, Path], outputs: dict[str, Path]) -> Path
 
 def mergekit_config(step: Step, base: Path | None, models: list[Path], dtype: str) -> dict:
     """The mergekit YAML of one step (absolute local paths, so mergekit never goes online)."""
-    cfg: dict = {"merge_method": step.method, "dtype": dtype,
+    # dtype is what mergekit computes in; out_dtype what it stores (left unset, the stored tensors
+    # follow the computation: float32 for arcee_fusion while config.json said bfloat16)
+    cfg: dict = {"merge_method": step.method, "dtype": dtype, "out_dtype": dtype,
                  "models": [{"model": str(m), **({"parameters": dict(step.parameters)} if step.parameters
                                                  and step.method != "arcee_fusion" else {})} for m in models]}
     if base is not None:

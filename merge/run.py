@@ -2,13 +2,16 @@
 
 mergekit reads one tensor at a time from each input (lazy loading) and writes the output shard
 by shard, so memory stays near the size of a few tensors, not of the models. Intermediate step
-outputs go to ``<out>.steps/<step>``; the last step writes ``<out>``, which then gets the
-resolved plan and a card with each input's provenance.
+outputs go to ``<out>.steps/<step>`` (removed after the last step); the last step writes ``<out>``,
+which then gets the resolved plan and a card with each input's provenance. ``--dry-run`` prints
+one mergekit document per step, each with the ``mergekit-yaml`` command that runs it where
+``merge`` would, so the steps can also be run by hand.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -36,8 +39,33 @@ def resolved_steps(plan: Plan, inputs: dict[str, Path], out: Path) -> list[tuple
     return rows
 
 
+def config_file_name(index: int, step_name: str) -> str:
+    return f"{index + 1:02d}-{step_name}.yaml"
+
+
+def mergekit_command(config: Path, target: Path, seed: int, device: str) -> str:
+    """The ``mergekit-yaml`` command that runs one step as ``merge`` does (same seed and device)."""
+    return f"mergekit-yaml {shlex.quote(str(config))} {shlex.quote(str(target))} --random-seed {seed} --device {device}"
+
+
+def mergekit_documents(steps: list[tuple], *, seed: int, device: str, folder: str | Path | None) -> list[tuple]:
+    """``(file, YAML document)`` per step: a comment with the step's ``mergekit-yaml`` command, then
+    its configuration. Each step writes where the next one reads (``<out>.steps/<step>``; the
+    last writes ``<out>``), so running the commands in order builds what ``merge`` builds."""
+    where = Path(folder).expanduser().resolve() if folder is not None else None
+    docs = []
+    for i, (step, _, _, target, cfg) in enumerate(steps):
+        name = config_file_name(i, step.name)
+        path = where / name if where else Path(name)
+        saved = f"written to {path}" if where else f"save this document as {name}"
+        head = (f"# step {i + 1}/{len(steps)} {step.name} ({step.method}); {saved}; run:\n"
+                f"#   {mergekit_command(path, target, seed, device)}\n")
+        docs.append((path, head + yaml.safe_dump(cfg, sort_keys=False)))
+    return docs
+
+
 def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_run: bool = False,
-             seed: int = 0, device: str = "cpu", log=print) -> dict:
+             configs_dir: str | Path | None = None, seed: int = 0, device: str = "cpu", log=print) -> dict:
     out = Path(out).expanduser().resolve()
     inputs = {k: Path(v).expanduser().resolve() for k, v in inputs.items()}
     missing = [k for k in plan.inputs() if k not in inputs]
@@ -49,9 +77,14 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
         if len(set(paths)) != len(paths):
             raise PlanError([f"step {step.name}: uses the same model twice ({', '.join(map(str, paths))})"])
     if dry_run:
-        for step, *_, target, cfg in steps:
-            log(f"# step {step.name} -> {target}\n{yaml.safe_dump(cfg, sort_keys=False)}")
-        return {"plan": plan.name, "dry_run": True, "steps": [s[-1] for s in steps]}
+        docs = mergekit_documents(steps, seed=seed, device=device, folder=configs_dir)
+        log("\n---\n".join(doc for _, doc in docs))
+        if configs_dir is not None:
+            Path(configs_dir).mkdir(parents=True, exist_ok=True)
+            for path, doc in docs:
+                path.write_text(doc)
+        commands = [mergekit_command(path, row[3], seed, device) for (path, _), row in zip(docs, steps, strict=True)]
+        return {"plan": plan.name, "dry_run": True, "steps": [s[-1] for s in steps], "commands": commands}
     problems = check_inputs({k: inputs[k] for k in plan.inputs()})
     if problems:
         raise PlanError(problems)
@@ -95,11 +128,22 @@ def _provenance(path: Path) -> dict:
     return info
 
 
+def _hub_base(path: Path, info: dict) -> str | None:
+    """The Hub id of the student an expert came from: its own card's ``base_model`` (decided where
+    the student's path meant something), else the recorded student reference."""
+    card = path / "README.md"
+    if card.exists() and card.read_text().startswith("---\n"):
+        header = yaml.safe_load(card.read_text().split("\n---", 1)[0][4:]) or {}
+        base = header.get("base_model")
+        return base if isinstance(base, str) else None
+    return info.get("base_model")
+
+
 def _card(plan: Plan, inputs: dict[str, Path], out: Path, summary: dict) -> None:
     from data_cards import render_model_card
 
     prov = {name: _provenance(p) for name, p in inputs.items()}
-    bases = sorted({v["base_model"] for v in prov.values() if v.get("base_model")})
+    bases = sorted({b for name, p in inputs.items() if (b := _hub_base(p, prov[name]))})
     render_model_card(out, kind="merge", title=f"Branch-Merge model ({plan.name} plan)",
                       base_model=bases or [str(p) for p in inputs.values()], inputs=prov,
                       settings={"plan": plan.name, "dtype": plan.dtype,

@@ -1,6 +1,9 @@
 """Merge plans over mergekit with tiny random models: Arcee Fusion semantics, the reference
 chain's order, linear soups, input checks."""
 
+import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ pytest.importorskip("mergekit", reason="the merge extra (mergekit) is not instal
 from helpers.tiny_models import build_qwen2, build_tokenizer  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
+from data_cards.model_card import hub_model_id  # noqa: E402
 from merge import METHODS, PLANS, PlanError, load_plan, parse_plan, run_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +34,14 @@ def experts(tmp_path_factory) -> dict[str, Path]:
 
 def weights(folder: Path) -> dict:
     return {k: v.float() for k, v in load_file(folder / "model.safetensors").items()}
+
+
+def stored(folder: Path) -> dict:
+    """The tensors as stored (every shard, no cast)."""
+    out = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        out.update(load_file(f))
+    return out
 
 
 def fusion_mask(base: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
@@ -147,3 +159,97 @@ def test_cli_choices_match_the_registry():
 
     plan_opt = next(p for p in main.params if p.name == "plan_name")
     assert all(name in plan_opt.help for name in PLANS)
+
+
+@pytest.mark.integration
+def test_each_dry_run_document_runs_under_mergekit_yaml_and_gives_merges_tensors(experts, tmp_path):
+    """The documents `merge --dry-run` prints (one per step, ---), run by hand with the command each one
+    names, build the same tensors as `merge`, stored in the plan's dtype (bfloat16)."""
+    common = [sys.executable, "-m", "merge.cli", "--plan", "tinyr1", "--math", str(experts["math"]), "--code",
+              str(experts["code"]), "--science", str(experts["science"])]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    by_hand = tmp_path / "by_hand"
+    printed = subprocess.run([*common, "--out", str(by_hand), "--dry-run"], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([*common, "--out", str(by_hand), "--dry-run", "--write-configs", str(tmp_path / "cfg")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert printed.returncode == 0 and r.returncode == 0, printed.stderr + r.stderr
+    docs = list(yaml.safe_load_all(printed.stdout))
+    files = sorted((tmp_path / "cfg").glob("*.yaml"))
+    assert [f.name for f in files] == ["01-math_onto_science.yaml", "02-fused_onto_code.yaml"]
+    assert docs == list(yaml.safe_load_all(r.stdout)) == [yaml.safe_load(f.read_text()) for f in files]
+    assert all(d["out_dtype"] == "bfloat16" for d in docs)
+    commands = [line.removeprefix("#   ") for line in r.stdout.splitlines() if line.startswith("#   mergekit-yaml ")]
+    assert len(commands) == 2 and commands[-1].split()[2] == str(by_hand)
+    for command in commands:  # as printed, in order
+        run = subprocess.run(shlex.split(command), capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+    merged = tmp_path / "merged"
+    r = subprocess.run([*common, "--out", str(merged)], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, b = stored(by_hand), stored(merged)
+    assert a.keys() == b.keys() and {t.dtype for t in b.values()} == {torch.bfloat16}
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert json.loads((merged / "config.json").read_text())["dtype"] == "bfloat16"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_merged_safetensors_hold_the_plans_dtype(experts, tmp_path, dtype):
+    plan = parse_plan({"name": "t", "dtype": dtype, "steps": [
+        {"name": "fuse", "method": "arcee_fusion", "base": "${science}", "models": ["${math}"]}]})
+    run_plan(plan, experts, tmp_path / "out", log=lambda m: None)
+    assert {t.dtype for t in stored(experts["math"]).values()} == {torch.float32}  # the inputs are float32
+    assert {t.dtype for t in stored(tmp_path / "out").values()} == {getattr(torch, dtype)}
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["dtype"] == dtype
+
+
+def test_write_configs_needs_dry_run(experts, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "merge.cli", "--math", str(experts["math"]), "--code",
+                        str(experts["code"]), "--science", str(experts["science"]), "--out", str(tmp_path / "x"),
+                        "--write-configs", str(tmp_path / "c")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip() == "merge: error: --write-configs: only with --dry-run"
+
+
+def test_card_base_model_is_a_hub_id_never_a_local_path(tmp_path):
+    from data_cards import render_model_card
+
+    cache = tmp_path / "hub" / "models--deepseek-ai--DeepSeek-R1-Distill-Qwen-32B" / "snapshots" / "0123abc"
+    cache.mkdir(parents=True)
+    local = tmp_path / "student"
+    local.mkdir()
+    assert hub_model_id(str(cache)) == "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"
+    assert hub_model_id("Qwen/Qwen2.5-32B") == "Qwen/Qwen2.5-32B"
+    assert hub_model_id(str(local)) is None and hub_model_id("./student") is None
+
+    def header(folder: Path) -> dict:
+        return yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+
+    for i, (base, want) in enumerate([(str(cache), "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B"),
+                                      ("Qwen/Qwen2.5-32B", "Qwen/Qwen2.5-32B"), (str(local), None)]):
+        out = tmp_path / f"card{i}"
+        out.mkdir()
+        render_model_card(out, kind="train", title="t", base_model=base)
+        assert header(out).get("base_model") == want
+        assert base in (out / "README.md").read_text()  # the local reference stays in the provenance
+    out = tmp_path / "merged"
+    out.mkdir()
+    render_model_card(out, kind="merge", title="m", base_model=[str(cache), str(local), "Qwen/Qwen2.5-32B"])
+    assert header(out)["base_model"] == ["deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "Qwen/Qwen2.5-32B"]
+
+
+@pytest.mark.integration
+def test_merged_card_names_the_experts_student_by_its_hub_id(experts, tmp_path):
+    import shutil
+
+    from data_cards import render_model_card
+
+    cache = tmp_path / "hub" / "models--Qwen--Qwen2.5-0.5B" / "snapshots" / "rev"
+    cache.mkdir(parents=True)
+    copies = {}
+    for name in ("math", "science"):  # experts trained from a student loaded out of the Hub cache
+        copies[name] = shutil.copytree(experts[name], tmp_path / name)
+        render_model_card(copies[name], kind="train", title=name, base_model=str(cache))
+    run_plan(one_step("arcee_fusion", "${science}", ["${math}"]), copies, tmp_path / "fused", log=lambda m: None)
+    header = yaml.safe_load((tmp_path / "fused" / "README.md").read_text().split("---")[1])
+    assert header["base_model"] == ["Qwen/Qwen2.5-0.5B"]

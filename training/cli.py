@@ -1,42 +1,53 @@
 """The ``train`` command: ``train --branch science --model PATH [--data DIR_OR_ID] [--output DIR]``.
 
 Flags come from ``TrainConfig``; the branch preset (the domain's ``training_preset``) and an
-optional ``--config`` YAML set the rest. Under a launcher (torchrun, deepspeed) every rank runs it.
+optional ``--config`` YAML set the rest. Under a launcher (torchrun, deepspeed, accelerate) every
+rank runs it; ``training.launchers`` reads what the launcher asked for.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import click
 
 from curation import DOMAINS, ConfigError, Flags, MissingExtra, fail, registry_choice
 from training.config import TrainConfig, build_train_config
+from training.launchers import LAUNCH_FORMS, accelerate_settings, accumulation_problem, conflicts
 
 FLAGS = Flags().add(TrainConfig, only=[f.name for f in dataclasses.fields(TrainConfig)
                                        if f.metadata.get("flag") and f.name != "branch"])
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+HELP = "Train one Branch-Merge expert: full fine-tuning under DeepSpeed ZeRO on a curated set.\n\n" + LAUNCH_FORMS
+
+
+@click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--branch", type=registry_choice(lambda: DOMAINS), required=True,
               help="Which expert to train (its preset).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="YAML of settings over the preset (flags override it).")
 @click.option("--print-config", is_flag=True, help="Print the resolved settings and exit.")
+# The DeepSpeed launcher appends --local_rank=N to every rank's command (and sets LOCAL_RANK).
+@click.option("--local_rank", "--local-rank", "local_rank", type=int, default=None, hidden=True)
 @FLAGS
-def main(branch, config_file, print_config, **flags):
-    """Train one Branch-Merge expert: full fine-tuning under DeepSpeed ZeRO on a curated set."""
+def main(branch, config_file, print_config, local_rank, **flags):
     import warnings
 
     # torch.distributed's deprecation notices repeat on every step and say nothing about the run
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.distributed")
     overrides, problems = FLAGS.values(flags)
+    launched, refused = accelerate_settings(os.environ)
+    problems += refused + conflicts(launched, overrides)
     if problems:
         fail("train", problems)
     try:
-        cfg = build_train_config(branch, config_file, overrides)
+        cfg = build_train_config(branch, config_file, overrides, launcher=launched)
     except ConfigError as exc:
         fail("train", exc.problems)
+    if problem := accumulation_problem(os.environ, cfg.global_batch, cfg.micro_batch):
+        fail("train", [problem])
     if print_config:
         import yaml
 
@@ -50,7 +61,7 @@ def main(branch, config_file, print_config, **flags):
         fail("train", [str(exc)])
     except (OSError, ValueError) as exc:  # missing model or data, unreadable files: one line
         fail("train", [str(exc).splitlines()[0] if str(exc) else type(exc).__name__])
-    if summary and summary.get("first_loss") is not None:
+    if summary and summary.get("first_loss") is not None and os.environ.get("RANK", "0") == "0":
         click.echo(f"trained {summary['steps']} steps: loss {summary['first_loss']:.4f} -> {summary['last_loss']:.4f}; "
                    f"model saved to {cfg.output_dir}", err=True)
 

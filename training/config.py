@@ -78,14 +78,18 @@ def _preset(branch: str) -> tuple[str, dict]:
     return f"preset of domain {branch}: ", dict(preset)
 
 
-def build_train_config(branch: str, config_file: str | None = None, overrides: dict | None = None) -> TrainConfig:
-    """Preset of ``branch`` < ``config_file`` < ``overrides``; every problem reported at once."""
+def build_train_config(branch: str, config_file: str | None = None, overrides: dict | None = None, *,
+                       launcher: dict | None = None) -> TrainConfig:
+    """Preset of ``branch`` < ``config_file`` < ``launcher`` (what ``accelerate launch`` asked for,
+    ``training.launchers``) < ``overrides``; every problem reported at once."""
     problems: list[str] = []
     if not isinstance(branch, str) or branch not in DOMAINS:
         raise ConfigError([f"branch: must be one of {', '.join(DOMAINS)}, got {branch!r}"])
     layers = [_preset(branch)]
     if config_file:
         layers.append((f"{config_file}: ", load_mapping(Path(config_file), "config")))
+    if launcher:
+        layers.append(("accelerate launch: ", launcher))
     layers.append(("option --", {k: v for k, v in (overrides or {}).items() if v is not None}))
     cfg = TrainConfig(branch=branch)
     for where, values in layers:

@@ -2,8 +2,9 @@
 components in this package: data, packing, loss, ds_config, checkpoint).
 
 Launch: one process (``train ...``), or several through a launcher, which sets RANK/WORLD_SIZE:
-``torchrun --nproc_per_node 8 -m training.cli ...``, ``deepspeed --num_gpus 8 -m training.cli ...``,
-or ``deepspeed --hostfile hosts -m training.cli ...`` for several nodes. CPU runs use gloo.
+``torchrun --nproc_per_node 8 -m training.cli ...``, ``deepspeed --num_gpus 8 --module training.cli ...``
+(``--hostfile hosts`` for several nodes) or ``accelerate launch --multi_gpu|--use_deepspeed ...``
+(``training.launchers`` lists the forms and reads accelerate's settings). CPU runs use gloo.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_c
 from training.config import TrainConfig
 from training.data import load_rows, tokenize_rows
 from training.ds_config import build_ds_config, split_batch
+from training.launchers import world_from_mpi
 from training.loss import packed_logits, shifted_token_losses
 from training.packing import StepPlan, collate
 
@@ -37,6 +39,8 @@ def init_distributed(torch, on_gpu: bool) -> tuple[int, int]:
 
     backend = "nccl" if on_gpu else "gloo"
     if not dist.is_initialized():
+        for key, value in world_from_mpi(os.environ).items():  # mpirun names the ranks its own way
+            os.environ.setdefault(key, value)
         if "WORLD_SIZE" not in os.environ:
             # No launcher: a world of one. DeepSpeed reads the launcher's variables, so provide them.
             for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"),
