@@ -8,7 +8,6 @@ for AIME, 4 for GPQA-Diamond and LiveCodeBench (1 for MATH-500).
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,16 +31,42 @@ def gpqa_options(proto: Protocol, row: dict, f: dict, mapped: dict, rid: str) ->
     return {"answer": LETTERS[options.index(str(correct).strip())], "choices": options}
 
 
-def livecodebench_tests(proto: Protocol, row: dict, f: dict, mapped: dict, rid: str) -> dict:
-    """LiveCodeBench's ``[{input, output, testtype}]`` -> stdin/stdout tests; other formats as given."""
-    tests = mapped.get("tests")
-    if tests is None:
-        return mapped
-    data = json.loads(tests) if isinstance(tests, str) else tests
-    if isinstance(data, list) and data and isinstance(data[0], dict) and "input" in data[0]:
-        return {**mapped, "tests": json.dumps({"inputs": [t["input"] for t in data],
-                                               "outputs": [t["output"] for t in data]})}
-    return {**mapped, "tests": json.dumps(data)}
+def livecodebench_item(proto: Protocol, row: dict, rid: str, options: dict) -> Item:
+    """A LiveCodeBench row as lcb_runner judges it: public + private tests, functional ones through
+    the call protocol, its own prompt (``evaluation.livecodebench``)."""
+    from evaluation import livecodebench as lcb
+
+    judged = row["_lcb_tests"] if "_lcb_tests" in row else lcb.lcb_tests(row)[0]
+    style = options.get("lcb_prompt", "deepseek_r1")
+    prompt = lcb.PROMPTS[style](str(row.get("question_content") or ""), str(row.get("starter_code") or ""))
+    n = len(judged.get("test_list") or judged.get("inputs") or [])
+    # one session carries every functional test, so its budget is the per-test limit times the tests
+    wall = lcb.TIME_LIMIT_S * n if "test_list" in judged else lcb.TIME_LIMIT_S
+    return Item(rid, str(row.get("question_content")), get_domain(proto.domain).reference({"tests": judged}),
+                prompt=prompt, wall_s=float(wall))
+
+
+def livecodebench_select(proto: Protocol, rows: list[dict], options: dict) -> tuple[list[dict], dict]:
+    """The rows inside the release window, their tests decoded; a row that cannot be read is an
+    error naming it (a refused pickle included)."""
+    from evaluation import livecodebench as lcb
+
+    try:
+        window = lcb.parse_window(options.get("lcb_window") or lcb.PAPER_WINDOW)
+    except lcb.LcbError as exc:
+        raise BenchmarkError(str(exc)) from None
+    kept, dropped = [], 0
+    for i, row in enumerate(rows):
+        name = row.get("question_id") or row.get("question_title") or i
+        try:
+            if not window.holds(lcb.contest_date(row)):
+                dropped += 1
+                continue
+            judged, counts = lcb.lcb_tests(row)
+        except lcb.LcbError as exc:
+            raise BenchmarkError(f"{proto.name}: row {i} ({name}): {exc}") from None
+        kept.append({**row, "_lcb": counts, "_lcb_tests": judged})
+    return kept, lcb.summarize(kept, dropped, window, options.get("lcb_prompt", "deepseek_r1"))
 
 
 @dataclass(frozen=True)
@@ -53,6 +78,10 @@ class Protocol:
     fields: dict = field(default_factory=dict)  # ours -> theirs: problem, answer, choices / correct, tests
     # benchmark-specific shaping of the row's fields before the domain builds the reference
     prepare: Callable[[Protocol, dict, dict, dict, str], dict] | None = None
+    # rows -> (the rows evaluated, what the results say about them), before items are built
+    select: Callable[[Protocol, list[dict], dict], tuple[list[dict], dict]] | None = None
+    # the whole row -> item, for benchmarks with their own prompt and limits (LiveCodeBench)
+    make_item: Callable[[Protocol, dict, str, dict], Item] | None = None
 
 
 BENCHMARKS = {
@@ -62,8 +91,8 @@ BENCHMARKS = {
     "gpqa_diamond": Protocol("gpqa_diamond", "GPQA-Diamond", "science", 4,
                              {"problem": "Question", "correct": "Correct Answer",
                               "incorrect": "Incorrect Answer 1|Incorrect Answer 2|Incorrect Answer 3"}, gpqa_options),
-    "livecodebench": Protocol("livecodebench", "LiveCodeBench", "code", 4,
-                              {"problem": "question_content", "tests": "public_test_cases"}, livecodebench_tests),
+    "livecodebench": Protocol("livecodebench", "LiveCodeBench", "code", 4, {"problem": "question_content"},
+                              select=livecodebench_select, make_item=livecodebench_item),
 }
 
 
@@ -72,6 +101,8 @@ class Item:
     id: str
     problem: str
     reference: str  # serialized the way curation.verify_responses reads it for the domain
+    prompt: str | None = None  # the benchmark's own user message (else the domain's prompt is used)
+    wall_s: float | None = None  # the code judge's wall limit for this item (else the default)
 
 
 class BenchmarkError(ValueError):
@@ -102,7 +133,15 @@ _MISSING = {"malformed_answer": "has no answer (map it with --field answer=NAME)
             "malformed_tests": "has no tests (map them with --field tests=NAME)"}
 
 
-def to_items(proto: Protocol, rows: list[dict], fields: dict | None = None, limit: int | None = None) -> list[Item]:
+def select_rows(proto: Protocol, rows: list[dict], options: dict | None = None) -> tuple[list[dict], dict | None]:
+    """The rows the protocol evaluates (LiveCodeBench: its release window) and their summary."""
+    if proto.select is None:
+        return rows, None
+    return proto.select(proto, rows, options or {})
+
+
+def to_items(proto: Protocol, rows: list[dict], fields: dict | None = None, limit: int | None = None,
+             options: dict | None = None) -> list[Item]:
     """Rows -> items; a row missing what the protocol needs is an error naming the row. The
     reference is built by the protocol's domain, exactly as curation builds it."""
     f = {**proto.fields, **(fields or {})}
@@ -113,6 +152,9 @@ def to_items(proto: Protocol, rows: list[dict], fields: dict | None = None, limi
         if not isinstance(problem, str) or not problem.strip():
             raise BenchmarkError(f"{proto.name}: row {i} has no problem text (map it with --field problem=NAME)")
         rid = str(_get(row, f, "id", ("id", "unique_id", "ID", "question_id")) or i)
+        if proto.make_item is not None:
+            items.append(proto.make_item(proto, row, rid, options or {}))
+            continue
         mapped = {ours: _get(row, f, ours, names) for ours, names in domain.benchmark_fields.items()}
         try:
             if proto.prepare is not None:

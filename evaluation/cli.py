@@ -9,6 +9,7 @@ import click
 from curation import ConfigError, Flags, MissingExtra, TeacherConfig, fail, ref_problem, set_fields, setting
 from curation.teachers import TEACHERS
 from evaluation.benchmarks import BENCHMARKS, BenchmarkError
+from evaluation.livecodebench import PAPER_WINDOW, PROMPTS, RELEASES, TIME_LIMIT_S, LcbError, parse_window
 
 
 @dataclass
@@ -25,6 +26,12 @@ class EvaluateConfig:
     fields: dict[str, str] = setting({}, "--field", "Field mapping for benchmark rows (problem, answer, choices, "
                                      "correct, tests, id).", multiple=True, metavar="OURS=THEIRS")
     limit: int | None = setting(None, True, "First N problems of each benchmark.")
+    lcb_window: str = setting(PAPER_WINDOW, True, "LiveCodeBench problems evaluated: START:END contest dates "
+                              "(YYYY-MM-DD, both inclusive; default the paper's window) or a release version "
+                              f"({', '.join(RELEASES)}). Public and private tests are used, {TIME_LIMIT_S} s per "
+                              "test, a sample passes only if every test passes.")
+    lcb_prompt: str = setting("deepseek_r1", True, "LiveCodeBench prompt: lcb_runner's code-generation style "
+                              "(deepseek_r1: its style for the R1 models and distills; generic: its chat style).")
     no_sandbox: bool = setting(False, True, "Do not execute code answers (LiveCodeBench scores 0 then).",
                                is_flag=True)
 
@@ -36,7 +43,7 @@ def teacher_defaults() -> TeacherConfig:
 
 TEACHER_SETTINGS = ["backend", "base_urls", "temperature", "top_p", "max_tokens", "seed", "concurrency",
                     "tensor_parallel_size"]
-FLAGS = Flags(show_defaults=True).add(EvaluateConfig).add(
+FLAGS = Flags(show_defaults=True).add(EvaluateConfig, choices={"lcb_prompt": lambda: list(PROMPTS)}).add(
     TeacherConfig, section="teacher", only=TEACHER_SETTINGS, rename={"backend": "--backend"},
     helps={"backend": "Generation backend: vllm (local GPUs), openai (an OpenAI-compatible server at --base-url), "
                       "hf (transformers generate)."},
@@ -58,6 +65,10 @@ def main(**options):
     names = [b.strip() for b in cfg.benchmarks.split(",") if b.strip()]
     problems += [f"--benchmarks: unknown {n!r} (known: {', '.join(BENCHMARKS)})" for n in names if n not in BENCHMARKS]
     problems += bad_pairs
+    try:
+        parse_window(cfg.lcb_window)
+    except LcbError as exc:
+        problems.append(str(exc))
     if teacher.backend != "openai" and (problem := ref_problem(cfg.model, "--model")):
         problems.append(problem)
     if teacher.backend == "openai" and not teacher.base_urls:
@@ -69,6 +80,7 @@ def main(**options):
     try:
         report = evaluate(cfg.model, names, out_dir, teacher=teacher, samples=cfg.samples, files=cfg.files,
                           fields=cfg.fields, limit=cfg.limit, sandbox=not cfg.no_sandbox,
+                          options={"lcb_window": cfg.lcb_window, "lcb_prompt": cfg.lcb_prompt},
                           log=lambda m: click.echo(m, err=True))
     except (BenchmarkError, MissingExtra) as exc:
         fail("evaluate", [str(exc)])
@@ -79,6 +91,7 @@ def main(**options):
     from evaluation.run import markdown_table
 
     click.echo(markdown_table({cfg.model: report["benchmarks"]}))
+    click.echo(f"(results.md in {out_dir} puts the paper's Table 1 beside it, with the protocol differences)")
 
 
 if __name__ == "__main__":

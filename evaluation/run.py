@@ -15,13 +15,18 @@ from pathlib import Path
 
 from curation import ResponseLog, TeacherConfig, VerifyConfig, verify_responses
 from curation.teachers import GenRequest, LazyTeacher, build_prompt, sample_seed
-from evaluation.benchmarks import BENCHMARKS, Item, load_rows, to_items
+from evaluation.benchmarks import BENCHMARKS, Item, load_rows, select_rows, to_items
 from evaluation.metrics import pass_at_1
+from evaluation.paper import comparison_table
 
 ORDER = ["aime24", "aime25", "math500", "gpqa_diamond", "livecodebench"]
 
 
 def prompt_for(domain: str, item: Item, template: str | None) -> str:
+    """The user message (the backend renders it with the model's chat template): the benchmark's
+    own when it has one (LiveCodeBench), else the domain's prompt or ``template``."""
+    if template is None and item.prompt is not None:
+        return item.prompt
     if template is None and "final answer within" in item.problem:  # the row already carries the instruction
         template = "{problem}"
     return build_prompt(domain, item.problem, item.reference, template)
@@ -30,7 +35,9 @@ def prompt_for(domain: str, item: Item, template: str | None) -> str:
 def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher: TeacherConfig | None = None,
              samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
-             workers: int | None = None, prompt: str | None = None, log=print) -> dict:
+             workers: int | None = None, prompt: str | None = None, options: dict | None = None,
+             log=print) -> dict:
+    """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
@@ -40,7 +47,10 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
     results = {}
     for name in benchmarks:
         proto = BENCHMARKS[name]
-        items = to_items(proto, load_rows(proto, (files or {}).get(name)), fields, limit)
+        rows, selection = select_rows(proto, load_rows(proto, (files or {}).get(name)), options)
+        if selection is not None and limit:
+            rows, selection = rows[:limit], {**selection, "limited_to_first": min(limit, len(rows))}
+        items = to_items(proto, rows, fields, limit, options)
         k = samples or proto.samples
         folder = out / name
         folder.mkdir(exist_ok=True)
@@ -57,13 +67,15 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
                 gen_log.close()
         results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers)
         results[name]["generation_seconds"] = round(time.perf_counter() - t0, 2)
+        if selection is not None:
+            results[name]["protocol"] = selection
         log(f"evaluate: {name}: pass@1 {_pct(results[name])} over {len(items)} problems x {k} samples")
     report = {"model": model, "backend": tcfg.backend,
               "protocol": {"temperature": tcfg.temperature, "top_p": tcfg.top_p, "max_tokens": tcfg.max_tokens,
                            "seed": tcfg.seed},
               "benchmarks": results}
     (out / "results.json").write_text(json.dumps(report, indent=1))
-    (out / "results.md").write_text(markdown_table({model: results}))
+    (out / "results.md").write_text(comparison_table(model, results, markdown_table, report["protocol"]))
     return report
 
 
@@ -71,12 +83,18 @@ def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: 
           timeout_s: float, workers: int | None) -> dict:
     """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated."""
     keys = [(it.id, j) for it in items for j in range(k)]
-    refs = {it.id: it.reference for it in items}
+    by_id = {it.id: it for it in items}
     answered = [key for key in keys if key in gen_log.answered]
-    texts = [gen_log.answered[key].text for key in answered]
-    verdicts = verify_responses(domain, texts, [refs[key[0]] for key in answered],
-                                VerifyConfig(sandbox=sandbox, timeout_s=timeout_s), workers) if answered else []
-    by_key = dict(zip(answered, verdicts, strict=True))
+    by_key = {}
+    # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one limit
+    for wall in sorted({by_id[key[0]].wall_s for key in answered}, key=lambda w: (w is None, w or 0)):
+        group = [key for key in answered if by_id[key[0]].wall_s == wall]
+        cfg = VerifyConfig(sandbox=sandbox, timeout_s=timeout_s)
+        if wall is not None:
+            cfg.code_wall_s = wall
+        verdicts = verify_responses(domain, [gen_log.answered[key].text for key in group],
+                                    [by_id[key[0]].reference for key in group], cfg, workers)
+        by_key.update(zip(group, verdicts, strict=True))
     scores: dict[str, list[float]] = {it.id: [] for it in items}
     reasons: Counter = Counter()
     lengths = []
