@@ -24,8 +24,10 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import recvfds, sendfds
@@ -145,6 +147,7 @@ class DeadlinePool:
         self._workers: list[_Worker] = []
         self._server: subprocess.Popen | None = None
         self._ctrl: socket.socket | None = None
+        self._lock = threading.Lock()
         self.restarts = 0
 
     def _ensure_server(self) -> None:
@@ -156,7 +159,11 @@ class DeadlinePool:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "verifiers.deadline_pool", str(theirs.fileno()), self.fn_ref,
                str(self.memory_bytes), str(os.getpid()), "1" if self.warm else "0"]
-        self._server = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        # Started from a thread that lives as long as the process: the server's PR_SET_PDEATHSIG
+        # fires when the *thread* that forked it ends, so a server started from a short-lived
+        # caller thread (a worker thread of an RL trainer, asyncio.to_thread) would die with it.
+        self._server = _spawner().submit(subprocess.Popen, cmd, pass_fds=(theirs.fileno(),), env=env,
+                                         stdin=subprocess.DEVNULL).result()
         theirs.close()
         ours.settimeout(_START_TIMEOUT_S)
         try:
@@ -200,6 +207,11 @@ class DeadlinePool:
         return fresh
 
     def map(self, items: list, *, timeout_s: float, chunk_size: int = 8) -> list:
+        """Results in item order; calls from several threads take turns (one batch at a time)."""
+        with self._lock:
+            return self._map(items, timeout_s=timeout_s, chunk_size=chunk_size)
+
+    def _map(self, items: list, *, timeout_s: float, chunk_size: int = 8) -> list:
         n = len(items)
         results: list = [None] * n
         if n == 0:
@@ -288,6 +300,16 @@ class DeadlinePool:
 
 
 _POOLS: dict[tuple[str, int], DeadlinePool] = {}
+_POOLS_LOCK = threading.Lock()
+_SPAWNER: list[ThreadPoolExecutor] = []
+
+
+def _spawner() -> ThreadPoolExecutor:
+    """The one long-lived thread fork servers are started from (created on first use)."""
+    with _POOLS_LOCK:
+        if not _SPAWNER:
+            _SPAWNER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="deadline-pool-spawner"))
+        return _SPAWNER[0]
 
 
 def shared_pool(fn_ref: str, workers: int | None = None, *, warm: bool = False) -> DeadlinePool:
@@ -297,9 +319,10 @@ def shared_pool(fn_ref: str, workers: int | None = None, *, warm: bool = False) 
     """
     size = max(1, workers or os.cpu_count() or 1)
     key = (fn_ref, size)
-    if key not in _POOLS:
-        _POOLS[key] = DeadlinePool(fn_ref, size, warm=warm)
-    return _POOLS[key]
+    with _POOLS_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = DeadlinePool(fn_ref, size, warm=warm)
+        return _POOLS[key]
 
 
 @atexit.register
