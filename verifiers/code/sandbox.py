@@ -188,8 +188,13 @@ def run(argv: list[str] | None = None, *, python: tuple[str, ...] | None = None,
             result.sandbox_error = box.proc.lost
         result.isolation = box.proc.isolation
         if box.proc.memory is not None:
-            result.memory_exceeded = box.proc.memory.exceeded
-            result.peak_mb = box.proc.memory.peak_mb
+            # v1 counts page cache against the limit, so reaching it (failcnt) alone is routine
+            # for a program that reads many files; it is memory exhaustion when something was
+            # OOM-killed, or when the run then failed.
+            mem = box.proc.memory
+            failed = result.returncode != 0 or result.signal is not None
+            result.memory_exceeded = mem.oom_killed or (mem.exceeded and failed)
+            result.peak_mb = mem.peak_mb
         return result
     finally:
         box.close()
