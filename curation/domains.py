@@ -21,7 +21,7 @@ from pathlib import Path
 from curation.config import RECIPES_DIR, VerifyConfig
 from curation.records import Malformed
 from curation.settings import ConfigError
-from verifiers import Verdict, split_reasoning
+from verifiers import Verdict
 
 BatchVerifier = Callable[[list[str], list[str], VerifyConfig, "int | None"], list[Verdict]]
 BOXED_PROMPT = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}."
@@ -113,22 +113,17 @@ def _static_code_check(code: str) -> Verdict:
 
 def verify_programs(responses: list[str], references: list[str], cfg: VerifyConfig,
                     workers: int | None) -> list[Verdict]:
-    from verifiers.code import Limits, extract_code_block, judge_many
+    from verifiers.code import Limits, judge_many, program_of
 
     verdicts: list[Verdict | None] = [None] * len(responses)
     jobs, where = [], []
     limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb)
     for i, (response, tests) in enumerate(zip(responses, references, strict=True)):
-        split = split_reasoning(response) if isinstance(response, str) else None
-        if split is not None and not split.complete:  # cut off: no program to judge, however much code it shows
-            verdicts[i] = Verdict(False, "truncated_reasoning", f"{split.unclosed} is never closed")
-            continue
-        found = extract_code_block(response)
-        if found is None:
-            verdicts[i] = Verdict(False, "no_code", "no fenced code block after </think>")
+        found = program_of(response)
+        if isinstance(found, Verdict):
+            verdicts[i] = found
             continue
         code, language = found
-        language = language or "python"
         if language not in ("python", "cpp"):
             verdicts[i] = Verdict(None, "unsupported_language", language)
         elif not cfg.sandbox:

@@ -150,21 +150,14 @@ def _single_tests(tests) -> list:
 
 @_check("code")
 def _code(texts: list, golds: list, extras: dict, reward: Reward) -> list[Verdict]:
-    from verifiers.code import extract_code_block, judge_many
+    from verifiers.code import judge_many, program_of
 
     out: list[Verdict | None] = [None] * len(texts)
     jobs, owner = [], []
     for i, (text, tests) in enumerate(zip(texts, golds, strict=True)):
-        if not isinstance(text, str):
-            out[i] = Verdict(False, "no_code", "completion is not text")
-            continue
-        split = split_reasoning(text)
-        if not split.complete:  # cut off: no program to judge, however much code it shows
-            out[i] = Verdict(False, "truncated_reasoning", f"{split.unclosed} is never closed")
-            continue
-        found = extract_code_block(text)
-        if found is None:
-            out[i] = Verdict(False, "no_code", "no fenced code block after </think>")
+        found = program_of(text)
+        if isinstance(found, Verdict):
+            out[i] = found
             continue
         code, language = found
         try:
@@ -173,7 +166,7 @@ def _code(texts: list, golds: list, extras: dict, reward: Reward) -> list[Verdic
             out[i] = Verdict(None, "bad_tests", str(exc)[:300])
             continue
         for unit in units:
-            jobs.append({"code": code, "tests": unit, "language": language or "python", "limits": reward.limits})
+            jobs.append({"code": code, "tests": unit, "language": language, "limits": reward.limits})
             owner.append(i)
     per_item: dict[int, list[Verdict]] = {}
     for i, verdict in zip(owner, judge_many(jobs, workers=reward.workers), strict=True):

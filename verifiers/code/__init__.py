@@ -19,7 +19,7 @@ from verifiers.code.test_formats import parse_tests
 from verifiers.verdict import Verdict
 
 __all__ = ["judge", "judge_many", "extract_code", "extract_code_block", "Limits", "isolation",
-           "parse_tests", "keep_sandboxes_warm"]
+           "parse_tests", "keep_sandboxes_warm", "program_of"]
 
 # A long-lived worker process (a Ray actor) judges on threads that outlive one call, so each
 # thread's sandbox (its zygote) stays warm from one batch to the next; None: threads per call.
@@ -33,6 +33,23 @@ def keep_sandboxes_warm(workers: int) -> None:
     global _warm_pool
     if _warm_pool is None:
         _warm_pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
+
+
+def program_of(response) -> tuple[str, str] | Verdict:
+    """The program a response gives, ``(code, language)`` (language defaults to python), or the
+    verdict for a response that gives none: not text, a cut-off trace (``truncated_reasoning``:
+    a reasoning block opened and never closed, however much code it shows) or no fenced block."""
+    from verifiers.reasoning import split_reasoning
+
+    if not isinstance(response, str):
+        return Verdict(False, "no_code", "response is not text")
+    split = split_reasoning(response)
+    if not split.complete:
+        return Verdict(False, "truncated_reasoning", f"{split.unclosed} is never closed")
+    found = extract_code_block(response)
+    if found is None:
+        return Verdict(False, "no_code", "no fenced code block after </think>")
+    return found[0], found[1] or "python"
 
 
 def judge(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:
