@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation import DOMAINS, ConfigError, get_domain, load_mapping, set_fields, setting
+from training.data import parse_spec
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
@@ -26,8 +27,9 @@ TrainConfigError = ConfigError  # the same error type as curate's: a list of one
 class TrainConfig:
     branch: str = setting("science", True, "Branch preset: a domain of curation.DOMAINS.")
     model: str | None = setting(None, True, "Student model: local folder or Hub id.")
-    data: str | None = setting(None, True, "Curated shards: a folder (out/<branch>) or a Hub dataset id. "
-                               "Default out/<branch>.")
+    data: list[str] = setting([], True, "Curated shards: a folder or a Hub dataset id; repeat it to mix several "
+                              "sets, each optionally SET*N (repeated N times) or SET@N (sampled to N rows). "
+                              "Default out/<branch>.", multiple=True, metavar="SET[*N|@N]")
     output: str | None = setting(None, True, "Output folder. Default runs/<branch>.")
     epochs: int = setting(5, True, "Passes over the data.")
     max_steps: int | None = setting(None, True, "Stop after this many optimizer steps (overrides epochs).")
@@ -61,9 +63,19 @@ class TrainConfig:
     save_dtype: str = setting("bf16", True, "Dtype of the final weights: bf16, fp16 or fp32.")
     resume: bool = setting(False, True, "Continue from the latest checkpoint in OUTPUT/checkpoints.")
 
+    def __post_init__(self):
+        if isinstance(self.data, str):  # a single set, as before mixtures
+            self.data = [self.data]
+
+    @property
+    def data_specs(self) -> list[str]:
+        """The mixture as given, or the branch's default folder."""
+        return list(self.data) or [f"out/{self.branch}"]
+
     @property
     def data_path(self) -> str:
-        return self.data or f"out/{self.branch}"
+        """The mixture in one line (messages and the card's title)."""
+        return " + ".join(self.data_specs)
 
     @property
     def output_dir(self) -> Path:
@@ -128,6 +140,8 @@ def validate(c: TrainConfig) -> list[str]:
         v = getattr(c, name)
         if isinstance(v, int) and v < 1:
             p.append(f"{name}: must be at least 1, got {v}")
+    if isinstance(c.data, list):
+        p += [problem for spec in c.data if (problem := parse_spec(spec)[1])]
     if isinstance(c.lr, float) and not 0 < c.lr < 1:
         p.append(f"lr: must be in (0, 1), got {c.lr}")
     if isinstance(c.warmup_ratio, float) and not 0 <= c.warmup_ratio < 1:

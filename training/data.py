@@ -6,14 +6,26 @@ assistant content verbatim, then EOS. The assistant turn never goes through the 
 because some R1-distill templates strip the reasoning from assistant turns, which would train
 the student on answers without their reasoning. Labels cover exactly the assistant tokens and
 EOS. A sample longer than the cutoff is dropped and counted, never cut mid-answer.
+
+A branch may train on a mixture of curated sets (``--data A --data B*2 --data C@500``): each set
+in the order given, repeated a whole number of times (``*N``) or sampled to a row count (``@N``:
+whole copies, then a sample without replacement seeded by the train seed and the set's name).
+Only ``messages`` is read, so sets whose other columns differ still mix; the order of samples
+in training is the seeded step plan's (``training.packing``).
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+_SPEC = re.compile(r"^(?P<ref>.+?)(?P<op>[*@])(?P<n>[^*@/]*)$")
 
 
 @dataclass
@@ -112,3 +124,67 @@ def load_rows(path_or_id: str, max_samples: int | None = None):
     if max_samples:
         ds = ds.select(range(min(max_samples, len(ds))))
     return ds
+
+
+@dataclass(frozen=True)
+class SetSpec:
+    """One set of a mixture: ``ref`` repeated ``factor`` times, or sampled to ``rows`` rows."""
+
+    ref: str
+    factor: int = 1
+    rows: int | None = None
+
+
+def parse_spec(spec) -> tuple[SetSpec | None, str | None]:
+    """``A``, ``A*N`` or ``A@N`` -> ``(SetSpec, None)``, or ``(None, problem)``. A path that exists
+    is taken as it is, even if its name ends like a factor."""
+    if not isinstance(spec, str) or not spec.strip():
+        return None, f"data: a set must be a folder or Hub id, got {spec!r}"
+    spec = spec.strip()
+    m = _SPEC.match(spec)
+    if m is None or Path(spec).expanduser().exists():
+        return SetSpec(spec), None
+    if not m["n"].isdigit() or int(m["n"]) < 1:
+        what = "repeat factor after *" if m["op"] == "*" else "row count after @"
+        return None, f"data: {spec!r}: the {what} must be a positive integer"
+    n = int(m["n"])
+    return (SetSpec(m["ref"], factor=n) if m["op"] == "*" else SetSpec(m["ref"], rows=n)), None
+
+
+def mixture_indices(size: int, spec: SetSpec, seed: int) -> np.ndarray:
+    """The row indices one set contributes, in order: every row ``factor`` times, or for ``@N``
+    whole copies and then a seeded sample (sorted) of the rest."""
+    if spec.rows is None:
+        return np.tile(np.arange(size), spec.factor)
+    whole, rest = divmod(spec.rows, size) if size else (0, 0)
+    rng = np.random.default_rng([seed, zlib.crc32(spec.ref.encode())])
+    return np.concatenate([np.tile(np.arange(size), whole), np.sort(rng.choice(size, rest, replace=False))])
+
+
+class MixedRows:
+    """The rows of a mixture, set after set, each ``{"messages": ...}``; ``len()`` counts them."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __iter__(self):
+        return itertools.chain.from_iterable(self.parts)
+
+
+def load_mixture(specs: list[str], seed: int, max_samples: int | None = None) -> tuple[MixedRows, list[dict]]:
+    """Load every set of the mixture (``max_samples``: the first N rows of each) -> ``(rows,
+    per set {data, rows, factor, sampled_to, used})`` for train_config.json and the card."""
+    parts, sets = [], []
+    for text in specs:
+        spec, problem = parse_spec(text)
+        if problem:
+            raise ValueError(problem)
+        ds = load_rows(spec.ref, max_samples).select_columns(["messages"])
+        idx = mixture_indices(len(ds), spec, seed)
+        parts.append(ds if spec == SetSpec(spec.ref) else ds.select(idx))
+        sets.append({"data": spec.ref, "rows": len(ds), "factor": spec.factor if spec.rows is None else None,
+                     "sampled_to": spec.rows, "used": len(idx)})
+    return MixedRows(parts), sets

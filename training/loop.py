@@ -20,7 +20,7 @@ from pathlib import Path
 from curation import ref_problem, require
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
-from training.data import load_rows, tokenize_rows
+from training.data import load_mixture, tokenize_rows
 from training.ds_config import build_ds_config, split_batch
 from training.launchers import world_from_mpi
 from training.loss import packed_logits, shifted_token_losses
@@ -103,7 +103,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
     if problem := ref_problem(cfg.model, "model"):
         raise FileNotFoundError(problem)
     tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-    rows = load_rows(cfg.data_path, cfg.max_samples)
+    rows, mixture = load_mixture(cfg.data_specs, cfg.seed, cfg.max_samples)
     data = tokenize_rows(rows, tokenizer, cfg.cutoff)
     if len(data) == 0:
         raise ValueError(f"no trainable samples in {cfg.data_path} (dropped: {dict(data.dropped)})")
@@ -151,7 +151,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "world_size": world, "accumulation": accum,
-                                                           "total_steps": total, "warmup_steps": warmup}, indent=1))
+                                                           "total_steps": total, "warmup_steps": warmup,
+                                                           "mixture": mixture}, indent=1))
     log = open(out / "train_log.jsonl", "a") if rank == 0 else None  # noqa: SIM115
     tb = _tensorboard(out) if cfg.tensorboard and rank == 0 else None
     bar = _progress_bar(total, start) if progress and rank == 0 else None
@@ -213,7 +214,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
         _record_dtype(out / "config.json", cfg.save_dtype)
         tokenizer.save_pretrained(out)
         (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
-        _model_card(cfg, summary, out)
+        _model_card(cfg, summary, mixture, out)
         log.close()
     torch.distributed.barrier()
     return summary
@@ -256,8 +257,9 @@ def _tensorboard(out: Path):
     return SummaryWriter(str(out / "tensorboard"))
 
 
-def _model_card(cfg: TrainConfig, summary: dict, out: Path) -> None:
+def _model_card(cfg: TrainConfig, summary: dict, mixture: list[dict], out: Path) -> None:
     from data_cards import render_model_card
 
     render_model_card(out, kind="train", title=f"Branch-Merge {cfg.branch} expert", base_model=cfg.model,
-                      datasets=[cfg.data_path], settings=asdict(cfg), metrics=summary)
+                      datasets=[s["data"] for s in mixture], settings={**asdict(cfg), "mixture": mixture},
+                      metrics=summary)
