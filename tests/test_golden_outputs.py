@@ -58,8 +58,12 @@ LIVE_ARGS = ["math", "--source", "LIVE_SOURCE", "--teacher", "openai", "--base-u
 
 # The real-traces case is decontaminated against real benchmark files (the shipped recipe's are
 # Hub datasets, and tests are offline).
-COT_RECIPE = {"domain": "math", "decontaminate": {"benchmarks": {
-    "math500": str(SHARED / "math" / "math500.jsonl"), "aime24": str(SHARED / "math" / "aime24.jsonl")}}}
+# The files are linked into the run's folder and named relative to it: the source's name is in
+# every row and the report, so an absolute path would tie the values to one checkout's place.
+COT_FILES = {"math_cot_100x8.jsonl": COT, "math500.jsonl": SHARED / "math" / "math500.jsonl",
+             "aime24.jsonl": SHARED / "math" / "aime24.jsonl"}
+COT_RECIPE = {"domain": "math", "decontaminate": {"benchmarks": {"math500": "math500.jsonl",
+                                                                 "aime24": "aime24.jsonl"}}}
 # name -> curate arguments (each run writes to OUT)
 CASES = {
     "math_demo": ["math"],
@@ -67,7 +71,7 @@ CASES = {
     "code_demo_sandbox": ["code", "--sandbox"],
     "science_demo": ["science"],
     "math_live_rounds": LIVE_ARGS,
-    "math_cot_100x8": ["math", "--recipe", "RECIPE", "--source", str(COT), "--field", "problem=question",
+    "math_cot_100x8": ["math", "--recipe", "RECIPE", "--source", "math_cot_100x8.jsonl", "--field", "problem=question",
                        "--field", "answer=gt", "--field", "responses=code", "--allow-no-think", "--part-size", "30"],
 }
 # Keys the report gained after the values were recorded (compared by their own tests).
@@ -113,6 +117,10 @@ def curate_case(name: str, cwd: Path, extra: list[str] | None = None) -> dict:
     out = cwd / name
     recipe = cwd / f"{name}.yaml"
     recipe.write_text(json.dumps(COT_RECIPE))
+    if name == "math_cot_100x8":
+        for link, target in COT_FILES.items():
+            if not (cwd / link).exists():
+                (cwd / link).symlink_to(target)
     if name == "math_live_rounds":
         return _curate_live(out, extra or [])
     args = [str(recipe) if a == "RECIPE" else a for a in CASES[name]]
