@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import evaluation.livecodebench as lcb
 from curation import ConfigError, Malformed, benchmark_rows, get_domain
 
 
@@ -34,7 +35,6 @@ def gpqa_options(proto: Protocol, row: dict, f: dict, mapped: dict, rid: str) ->
 def livecodebench_item(proto: Protocol, row: dict, rid: str, options: dict) -> Item:
     """A LiveCodeBench row as lcb_runner judges it: public + private tests, functional ones through
     the call protocol, its own prompt (``evaluation.livecodebench``)."""
-    from evaluation import livecodebench as lcb
 
     judged = row["_lcb_tests"] if "_lcb_tests" in row else lcb.lcb_tests(row)[0]
     style = options.get("lcb_prompt", "deepseek_r1")
@@ -49,7 +49,6 @@ def livecodebench_item(proto: Protocol, row: dict, rid: str, options: dict) -> I
 def livecodebench_select(proto: Protocol, rows: list[dict], options: dict) -> tuple[list[dict], dict]:
     """The rows inside the release window, their tests decoded; a row that cannot be read is an
     error naming it (a refused pickle included)."""
-    from evaluation import livecodebench as lcb
 
     try:
         window = lcb.parse_window(options.get("lcb_window") or lcb.PAPER_WINDOW)

@@ -98,7 +98,4 @@ class BlockingServe:
         def emit(c: Completion) -> None:
             loop.call_soon_threadsafe(on_result, c)
 
-        await asyncio.to_thread(self.serve_blocking, take, emit)
-
-    def serve_blocking(self, take, emit) -> None:  # pragma: no cover - each backend has its own
-        raise NotImplementedError
+        await asyncio.to_thread(self.serve_blocking, take, emit)  # each backend defines serve_blocking

@@ -8,7 +8,7 @@ judge made itself.
 
 from __future__ import annotations
 
-from verifiers.code import call_driver
+import verifiers.code.call_driver as call_driver
 
 
 class ListNode(call_driver.ListNode):
