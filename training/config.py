@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation import DOMAINS, ConfigError, get_domain, load_mapping, set_fields, setting
+from training.conversation import OVERLONG, TRAIN_ON
 from training.data import parse_spec
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
 PACKING = ("neat", "plain", "none")
+ATTENTION = ("auto", "sdpa_varlen", "sdpa", "eager", "flash_attention_2")
+LOSSES = ("tiled", "full")
 
 
 TrainConfigError = ConfigError  # the same error type as curate's: a list of one-line problems
@@ -38,21 +41,32 @@ class TrainConfig:
     micro_batch: int = setting(1, True, "Sequences per forward pass per rank.")
     lr: float = setting(1e-5, True, "Peak learning rate.")
     scheduler: str = setting("constant_with_warmup", True, "constant_with_warmup, cosine or linear.")
-    warmup_ratio: float = setting(0.1, True, "Share of steps with linear warmup.")
+    warmup_ratio: float = setting(0.1, True, "Share of steps with linear warmup: ceil(ratio x steps) steps rising "
+                                  "from 0, as HF Trainer and TRL (the first update is taken at rate 0).")
     adam_beta1: float = setting(0.9, None)
     adam_beta2: float = setting(0.95, None)
     adam_eps: float = setting(1e-8, None)
     weight_decay: float = setting(0.01, True, "AdamW weight decay (not on biases and norms).")
     max_grad_norm: float = setting(1.0, True, "Gradient clipping norm.")
-    cutoff: int = setting(16384, True, "Longest sequence in tokens; longer samples are dropped and counted, never cut.")
+    cutoff: int = setting(16384, True, "Longest sequence in tokens (over all sequence-parallel ranks together).")
+    overlong: str = setting("drop", True, "A sample longer than the cutoff: drop (counted) or truncate (cut at the "
+                            "cutoff, as LLaMA-Factory; counted in the model card).")
+    train_on: str = setting("all", True, "Assistant turns trained: all (as TRL) or last (earlier turns are context).")
     packing: str = setting("neat", True, "neat (no attention across packed samples), plain (packed, attending across), "
                          "none (one sample per sequence, padded).")
     zero_stage: int = setting(3, True, "DeepSpeed ZeRO stage: 2 or 3.")
     offload: bool = setting(False, True, "Offload optimizer state and (ZeRO-3) parameters to CPU memory.")
     precision: str = setting("auto", True, "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32.")
     gradient_checkpointing: bool = setting(True, True, "Recompute activations in the backward pass.")
-    attn_implementation: str = setting("auto", True, "auto (flash_attention_2 when installed on GPU, else sdpa), sdpa, "
-                                       "eager, flash_attention_2.")
+    attn_implementation: str = setting("auto", True, "auto (flash_attention_2 when installed on GPU, else "
+                                       "sdpa_varlen: per-sample causal sdpa, no L x L mask), sdpa_varlen, sdpa, eager, "
+                                       "flash_attention_2.")
+    sequence_parallel: int = setting(1, True, "Split each sequence over N ranks (DeepSpeed Ulysses); the world is "
+                                     "divided into data-parallel groups of N.")
+    loss: str = setting("tiled", True, "tiled (the loss from the last hidden state in tiles, never the full logits) "
+                        "or full (the whole logits tensor; reference and debugging).")
+    loss_tile_tokens: int = setting(0, True, "Tokens per loss tile; 0 picks 2^26 logit entries (441 tokens at a "
+                                    "152,064 vocabulary).")
     liger: bool = setting(True, True, "Use Liger kernels when liger-kernel is installed (GPU).")
     save_steps: int = setting(500, True, "Checkpoint every N optimizer steps (and at the end).")
     keep_checkpoints: int = setting(2, True, "Checkpoints kept on disk.")
@@ -130,9 +144,17 @@ def validate(c: TrainConfig) -> list[str]:
         p.append(f"precision: must be auto, bf16 or fp32, got {c.precision!r}")
     if c.save_dtype not in ("bf16", "fp16", "fp32"):
         p.append(f"save_dtype: must be bf16, fp16 or fp32, got {c.save_dtype!r}")
-    if c.attn_implementation not in ("auto", "sdpa", "eager", "flash_attention_2"):
-        p.append(f"attn_implementation: unknown {c.attn_implementation!r}")
-    for name in ("epochs", "global_batch", "micro_batch", "cutoff", "save_steps", "log_steps", "keep_checkpoints"):
+    for name, allowed in (("attn_implementation", ATTENTION), ("loss", LOSSES), ("overlong", OVERLONG),
+                          ("train_on", TRAIN_ON)):
+        if getattr(c, name) not in allowed:
+            p.append(f"{name}: must be one of {', '.join(allowed)}, got {getattr(c, name)!r}")
+    if isinstance(c.loss_tile_tokens, int) and c.loss_tile_tokens < 0:
+        p.append(f"loss_tile_tokens: must be 0 (auto) or positive, got {c.loss_tile_tokens}")
+    if c.sequence_parallel != 1 and c.attn_implementation in ("sdpa", "eager"):
+        p.append(f"sequence_parallel: needs attn_implementation auto, sdpa_varlen or flash_attention_2, not "
+                 f"{c.attn_implementation!r} (an L x L mask cannot be split)")
+    for name in ("epochs", "global_batch", "micro_batch", "cutoff", "save_steps", "log_steps", "keep_checkpoints",
+                 "sequence_parallel"):
         v = getattr(c, name)
         if isinstance(v, int) and v < 1:
             p.append(f"{name}: must be at least 1, got {v}")

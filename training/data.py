@@ -1,11 +1,5 @@
-"""Curated shards -> token ids and loss masks.
-
-Each conversation is rendered with the student's chat template like this: everything before
-the last assistant turn through the template with the generation prompt added, then the
-assistant content verbatim, then EOS. The assistant turn never goes through the template,
-because some R1-distill templates strip the reasoning from assistant turns, which would train
-the student on answers without their reasoning. Labels cover exactly the assistant tokens and
-EOS. A sample longer than the cutoff is dropped and counted, never cut mid-answer.
+"""Curated shards and mixtures of them -> rows with ``messages`` (``training.conversation``
+turns them into token ids and loss masks).
 
 A branch may train on a mixture of curated sets (``--data A --data B*2 --data C@500``): each set
 in the order given, repeated a whole number of times (``*N``) or sampled to a row count (``@N``:
@@ -19,88 +13,12 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 _SPEC = re.compile(r"^(?P<ref>.+?)(?P<op>[*@])(?P<n>[^*@/]*)$")
-
-
-@dataclass
-class TokenizedSet:
-    """All samples in two flat arrays (ids, label mask) with offsets: compact for long traces."""
-
-    ids: np.ndarray
-    mask: np.ndarray
-    offsets: np.ndarray
-    dropped: Counter = field(default_factory=Counter)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
-
-    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        a, b = self.offsets[i], self.offsets[i + 1]
-        return self.ids[a:b], self.mask[a:b]
-
-
-class BadConversation(ValueError):
-    pass
-
-
-def tokenize_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], list[bool]]:
-    """``(input_ids, label_mask)`` for one conversation whose last turn is the assistant's."""
-    if not isinstance(messages, list) or not messages:
-        raise BadConversation("messages is empty or not a list")
-    if not all(isinstance(m, dict) and isinstance(m.get("content"), str) and m.get("role") for m in messages):
-        raise BadConversation("every message needs a role and text content")
-    if messages[-1]["role"] != "assistant":
-        raise BadConversation("the last message is not the assistant's")
-    prompt_msgs = [{"role": m["role"], "content": m["content"]} for m in messages[:-1]]
-    target = messages[-1]["content"]
-    if getattr(tokenizer, "chat_template", None):
-        prompt = tokenizer.apply_chat_template(prompt_msgs, tokenize=False, add_generation_prompt=True)
-    else:
-        prompt = "".join(f"{m['content']}\n" for m in prompt_msgs)
-    # Templates that open the reasoning block in the generation prompt (R1-distill's "<think>\n"):
-    # the target's own opening tag would be doubled, so it is not repeated.
-    for opener in ("<think>\n", "<think>"):
-        if prompt.endswith(opener) and target.startswith(opener):
-            target = target[len(opener):]
-            break
-    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise BadConversation("the tokenizer has no EOS token")
-    ids = list(prompt_ids) + list(target_ids) + [eos]
-    return ids, [False] * len(prompt_ids) + [True] * (len(target_ids) + 1)
-
-
-def tokenize_rows(rows, tokenizer, cutoff: int) -> TokenizedSet:
-    """Tokenize every row's ``messages``; too long and malformed rows are dropped and counted."""
-    ids_parts, mask_parts, offsets = [], [], [0]
-    dropped: Counter = Counter()
-    for row in rows:
-        try:
-            ids, mask = tokenize_conversation(tokenizer, row.get("messages"))
-        except BadConversation:
-            dropped["malformed_messages"] += 1
-            continue
-        if len(ids) > cutoff:
-            dropped["longer_than_cutoff"] += 1
-            continue
-        ids_parts.append(np.asarray(ids, dtype=np.int32))
-        mask_parts.append(np.asarray(mask, dtype=bool))
-        offsets.append(offsets[-1] + len(ids))
-    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int32)
-    mask = np.concatenate(mask_parts) if mask_parts else np.zeros(0, bool)
-    return TokenizedSet(ids, mask, np.asarray(offsets, dtype=np.int64), dropped)
 
 
 def load_rows(path_or_id: str, max_samples: int | None = None):

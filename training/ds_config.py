@@ -14,8 +14,10 @@ def split_batch(global_batch: int, micro_batch: int, world_size: int) -> int:
 
 
 def build_ds_config(*, zero_stage: int, global_batch: int, micro_batch: int, world_size: int, bf16: bool,
-                    max_grad_norm: float, offload: bool = False, optimizer: dict | None = None) -> dict:
-    """``optimizer`` (DeepSpeed's own AdamW, for GPUs) is left out on CPU, where a torch optimizer is
+                    max_grad_norm: float, offload: bool = False, optimizer: dict | None = None,
+                    sequence_parallel: int = 1) -> dict:
+    """``world_size`` counts data-parallel ranks (the world divided by ``sequence_parallel``).
+    ``optimizer`` (DeepSpeed's own AdamW, for GPUs) is left out on CPU, where a torch optimizer is
     passed to ``deepspeed.initialize`` instead."""
     accum = split_batch(global_batch, micro_batch, world_size)
     zero: dict = {"stage": zero_stage, "overlap_comm": True, "contiguous_gradients": True,
@@ -42,4 +44,6 @@ def build_ds_config(*, zero_stage: int, global_batch: int, micro_batch: int, wor
     }
     if optimizer:
         cfg["optimizer"] = optimizer
+    if sequence_parallel > 1:
+        cfg["sequence_parallel_size"] = sequence_parallel
     return cfg

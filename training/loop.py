@@ -1,16 +1,19 @@
 """``train``: one branch expert, full fine-tuning under DeepSpeed ZeRO (a short script over the
-components in this package: data, packing, loss, ds_config, checkpoint).
+components in this package: conversation, packing, loss, attention, sequence_parallel, ds_config,
+schedule, checkpoint).
 
 Launch: one process (``train ...``), or several through a launcher, which sets RANK/WORLD_SIZE:
 ``torchrun --nproc_per_node 8 -m training.cli ...``, ``deepspeed --num_gpus 8 --module training.cli ...``
 (``--hostfile hosts`` for several nodes) or ``accelerate launch --multi_gpu|--use_deepspeed ...``
 (``training.launchers`` lists the forms and reads accelerate's settings). CPU runs use gloo.
+
+``TrainingRun`` holds the run's shared state: ``setup()`` builds the pieces once (process group,
+data, step plan, model, engine), ``train()`` runs the steps and saves.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import time
@@ -18,13 +21,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from curation import ref_problem, require
+from training import attention, sequence_parallel
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
-from training.data import load_mixture, tokenize_rows
+from training.conversation import tokenize_rows
+from training.data import load_mixture
 from training.ds_config import build_ds_config, split_batch
 from training.launchers import world_from_mpi
-from training.loss import packed_logits, shifted_token_losses
-from training.packing import StepPlan, collate
+from training.loss import final_hidden, full_logits_loss_sum, tile_tokens, tiled_loss_sum
+from training.packing import IGNORE, StepPlan, collate
+from training.schedule import lr_lambda, param_groups, warmup_steps
+from training.sequence_parallel import Layout
 
 
 def _free_port() -> int:
@@ -54,170 +61,218 @@ def init_distributed(torch, on_gpu: bool) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def lr_lambda(scheduler: str, warmup: int, total: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        if scheduler == "constant_with_warmup":
-            return 1.0
-        progress = (step - warmup) / max(1, total - warmup)
-        if scheduler == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-        return max(0.0, 1 - progress)  # linear
-
-    return f
-
-
-def _attn_impl(cfg: TrainConfig, on_gpu: bool) -> str:
-    if cfg.attn_implementation != "auto":
-        return cfg.attn_implementation
-    if on_gpu:
+def attn_implementation(cfg: TrainConfig, on_gpu: bool) -> str:
+    """The attention the model is loaded with; ``auto``: varlen FlashAttention on a GPU where it is
+    installed, else ``sdpa_varlen`` (no L x L mask, ``training.attention``)."""
+    choice = cfg.attn_implementation
+    if choice == "auto" and on_gpu:
         try:
             import flash_attn  # noqa: F401
 
-            return "flash_attention_2"
+            choice = "flash_attention_2"
         except ImportError:
             pass
-    return "sdpa"
+    if choice in ("auto", attention.NAME):
+        return attention.register()
+    return choice
 
 
-def _param_groups(model, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+class TrainingRun:
+    """One ``train`` invocation on this rank."""
+
+    def __init__(self, cfg: TrainConfig, *, progress: bool = True):
+        self.cfg, self.progress = cfg, progress
+
+    # ---- setup ---------------------------------------------------------------------------------
+    def setup(self) -> TrainingRun:
+        cfg = self.cfg
+        torch = self.torch = require("torch", "train", "train")
+        transformers = require("transformers", "train", "train")
+        deepspeed = require("deepspeed", "train", "train")
+        self.on_gpu = torch.cuda.is_available()
+        rank, world = init_distributed(torch, self.on_gpu)
+        self.layout = layout = Layout(world, rank, cfg.sequence_parallel)
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.on_gpu)
+        torch.manual_seed(cfg.seed)
+
+        if problem := ref_problem(cfg.model, "model"):
+            raise FileNotFoundError(problem)
+        model_cfg = transformers.AutoConfig.from_pretrained(cfg.model).get_text_config()
+        if problem := sequence_parallel.layout_problem(world, cfg.sequence_parallel, model_cfg.num_attention_heads,
+                                                       model_cfg.num_key_value_heads):
+            raise ValueError(problem)
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
+        rows, self.mixture = load_mixture(cfg.data_specs, cfg.seed, cfg.max_samples)
+        self.data = tokenize_rows(rows, self.tokenizer, cfg.cutoff, train_on=cfg.train_on, overlong=cfg.overlong)
+        if len(self.data) == 0:
+            raise ValueError(f"no trainable samples in {cfg.data_path} (dropped: {dict(self.data.dropped)})")
+        self.plan = StepPlan(self.data.lengths, cfg.cutoff, cfg.packing, cfg.seed, cfg.global_batch, cfg.micro_batch,
+                             layout.dp_world, cfg.epochs)
+        self.total = cfg.max_steps or self.plan.total_steps  # (read before locate() may extend the plan)
+        self.warmup = warmup_steps(cfg.warmup_ratio, self.total)
+        self.accum = split_batch(cfg.global_batch, cfg.micro_batch, layout.dp_world)
+
+        ds_cfg = build_ds_config(zero_stage=cfg.zero_stage, global_batch=cfg.global_batch, micro_batch=cfg.micro_batch,
+                                 world_size=layout.dp_world, bf16=bf16, max_grad_norm=cfg.max_grad_norm,
+                                 offload=cfg.offload, sequence_parallel=cfg.sequence_parallel,
+                                 optimizer={"type": "AdamW", "params": {
+                                     "lr": cfg.lr, "betas": [cfg.adam_beta1, cfg.adam_beta2], "eps": cfg.adam_eps,
+                                     "weight_decay": cfg.weight_decay}} if self.on_gpu else None)
+        # Keeps ZeRO-3 partitioning active while from_pretrained builds the model (no full copy per rank).
+        self._hf_ds = transformers.integrations.HfDeepSpeedConfig(ds_cfg) if cfg.zero_stage == 3 else None
+        self.attn = attn_implementation(cfg, self.on_gpu)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            cfg.model, dtype=torch.bfloat16 if bf16 else torch.float32, attn_implementation=self.attn)
+        self._liger(model)
+        if cfg.gradient_checkpointing:
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
+                model.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+        mpu = sequence_parallel.enable(model, self.attn, cfg.sequence_parallel, cfg.micro_batch)
+        groups = param_groups(model, cfg.weight_decay)
+        optimizer = None if self.on_gpu else torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps,
+                                                               betas=(cfg.adam_beta1, cfg.adam_beta2))
+        sched_fn = lr_lambda(cfg.scheduler, self.warmup, self.total)
+        self.engine, _, _, self.scheduler = deepspeed.initialize(
+            model=model, optimizer=optimizer, config=ds_cfg, mpu=mpu,
+            model_parameters=groups if self.on_gpu else None,
+            lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, sched_fn))
+        self.tile = tile_tokens(model_cfg.vocab_size, cfg.loss_tile_tokens)
+        self.start = 0
+        ckpt_dir = cfg.output_dir / "checkpoints"
+        if cfg.resume and latest_tag(ckpt_dir):
+            _, state = self.engine.load_checkpoint(str(ckpt_dir))
+            self.start = int((state or {}).get("step", 0))
+        return self
+
+    def _liger(self, model) -> None:
+        """Liger's kernels for norms, RoPE and SwiGLU on a GPU where installed; its cross-entropy
+        kernels are left off because the tiled loss never forms the logits they fuse."""
+        if not (self.cfg.liger and self.on_gpu):
+            return
+        try:
+            from liger_kernel.transformers import _apply_liger_kernel_to_instance
+        except ImportError:
+            return
+        _apply_liger_kernel_to_instance(model=model, cross_entropy=False, fused_linear_cross_entropy=False)
+
+    # ---- one step ------------------------------------------------------------------------------
+    def _loss_sum(self, batch: dict):
+        """This rank's summed token loss over one micro-batch (a 0-dim tensor with its graph)."""
+        torch, device = self.torch, self.engine.device
+        ids = torch.from_numpy(batch["input_ids"]).to(device)
+        pos = torch.from_numpy(batch["position_ids"]).to(device)
+        targets = torch.from_numpy(batch["targets"]).to(device)
+        if self.cfg.loss == "full":
+            return full_logits_loss_sum(self.engine, ids, pos, targets)
+        hidden = final_hidden(self.engine, ids, pos)
+        return tiled_loss_sum(self.engine.module.get_output_embeddings(), hidden, targets, self.tile)
+
+    def step(self, step: int) -> dict:
+        torch, layout = self.torch, self.layout
+        t0 = time.perf_counter()
+        lr = self.scheduler.get_last_lr()[0]  # the rate this step's update uses
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        micro = [collate(self.data, bins, self.cfg.packing, pad)
+                 for bins in self.plan.micro_batches(step, layout.dp_rank)]
+        batches = [sequence_parallel.model_batch(b, layout, pad) for b in micro]
+        group_lead = layout.sp_rank == 0  # the ranks of a group share their sequences: count them once
+        counts = torch.tensor([float((b["targets"] != IGNORE).sum()) for b in batches] +
+                              [sum(b["real_tokens"] for b in micro) * group_lead,
+                               sum(b["total_tokens"] for b in micro) * group_lead], dtype=torch.float64)
+        torch.distributed.all_reduce(counts)
+        targets = max(float(counts[:-2].sum()), 1.0)
+        # DeepSpeed divides by the accumulation steps and averages over the data-parallel ranks:
+        # scaled back, every target token of the global batch weighs 1 / targets.
+        scale = self.accum * layout.dp_world / targets
+        loss_sum = 0.0
+        for b in batches:
+            token_sum = self._loss_sum(b)
+            loss_sum += float(token_sum.detach())
+            self.engine.backward(token_sum * scale)
+            self.engine.step()
+        total_loss = torch.tensor([loss_sum], dtype=torch.float64)
+        torch.distributed.all_reduce(total_loss)
+        secs = time.perf_counter() - t0
+        return {"step": step + 1, "epoch": self.plan.locate(step)[0] + 1, "loss": round(float(total_loss) / targets, 6),
+                "lr": lr, "grad_norm": _grad_norm(self.engine), "tokens_per_s": round(float(counts[-2]) / secs, 1),
+                "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3)}
+
+    # ---- the run -------------------------------------------------------------------------------
+    def train(self) -> dict:
+        cfg, torch, rank = self.cfg, self.torch, self.layout.rank
+        out, ckpt_dir = cfg.output_dir, cfg.output_dir / "checkpoints"
+        if rank == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "train_config.json").write_text(json.dumps({
+                **asdict(cfg), "world_size": self.layout.world, "data_parallel": self.layout.dp_world,
+                "accumulation": self.accum, "total_steps": self.total, "warmup_steps": self.warmup,
+                "attn_implementation_used": self.attn, "loss_tile_tokens_used": self.tile,
+                "mixture": self.mixture}, indent=1))
+        log = _open_log(out / "train_log.jsonl", self.start) if rank == 0 else None
+        tb = _tensorboard(out) if cfg.tensorboard and rank == 0 else None
+        bar = _progress_bar(self.total, self.start) if self.progress and rank == 0 else None
+        first_loss = last_loss = None
+        t_run = time.perf_counter()
+        for step in range(self.start, self.total):
+            record = self.step(step)
+            first_loss = record["loss"] if first_loss is None else first_loss
+            last_loss = record["loss"]
+            if log and (step + 1) % cfg.log_steps == 0:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                if tb:
+                    for k in ("loss", "lr", "grad_norm", "tokens_per_s", "padding_fraction"):
+                        if record[k] is not None:
+                            tb.add_scalar(f"train/{k}", record[k], step + 1)
+            if bar:
+                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
+                bar.update(1)
+            if (step + 1) % cfg.save_steps == 0 and step + 1 < self.total:
+                self._save_checkpoint(ckpt_dir, step + 1)
+        if bar:
+            bar.close()
+        if self.total > self.start:
+            self._save_checkpoint(ckpt_dir, self.total)
+        state = gathered_state_dict(self.engine, cfg.save_dtype, rank)
+        summary = {"branch": cfg.branch, "steps": self.total, "resumed_from": self.start, "first_loss": first_loss,
+                   "last_loss": last_loss, "samples": len(self.data), "dropped": dict(self.data.dropped),
+                   "truncated": self.data.truncated, "world_size": self.layout.world,
+                   "sequence_parallel": self.layout.sp, "seconds": round(time.perf_counter() - t_run, 2)}
+        if rank == 0:
+            model = self.engine.module
+            model.config.use_cache = True
+            model.config._attn_implementation = "sdpa" if self.attn == attention.NAME else self.attn
+            model.save_pretrained(out, state_dict=state, safe_serialization=True)
+            _record_dtype(out / "config.json", cfg.save_dtype)
+            self.tokenizer.save_pretrained(out)
+            (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
+            _model_card(cfg, summary, self.mixture, out)
+            log.close()
+        torch.distributed.barrier()
+        return summary
+
+    def _save_checkpoint(self, ckpt_dir: Path, step: int) -> None:
+        self.engine.save_checkpoint(str(ckpt_dir), tag=f"step-{step}", client_state={"step": step})
+        if self.layout.rank == 0:
+            prune_checkpoints(ckpt_dir, self.cfg.keep_checkpoints)
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
-    torch = require("torch", "train", "train")
-    transformers = require("transformers", "train", "train")
-    deepspeed = require("deepspeed", "train", "train")
-    on_gpu = torch.cuda.is_available()
-    rank, world = init_distributed(torch, on_gpu)
-    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and on_gpu)
-    out = cfg.output_dir
-    ckpt_dir = out / "checkpoints"
-    torch.manual_seed(cfg.seed)
+    return TrainingRun(cfg, progress=progress).setup().train()
 
-    if problem := ref_problem(cfg.model, "model"):
-        raise FileNotFoundError(problem)
-    tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-    rows, mixture = load_mixture(cfg.data_specs, cfg.seed, cfg.max_samples)
-    data = tokenize_rows(rows, tokenizer, cfg.cutoff)
-    if len(data) == 0:
-        raise ValueError(f"no trainable samples in {cfg.data_path} (dropped: {dict(data.dropped)})")
-    plan = StepPlan(data.lengths, cfg.cutoff, cfg.packing, cfg.seed, cfg.global_batch, cfg.micro_batch, world,
-                    cfg.epochs)
-    total = cfg.max_steps or plan.total_steps  # (read before locate() may extend the plan)
-    warmup = int(cfg.warmup_ratio * total)
-    accum = split_batch(cfg.global_batch, cfg.micro_batch, world)
 
-    ds_cfg = build_ds_config(zero_stage=cfg.zero_stage, global_batch=cfg.global_batch, micro_batch=cfg.micro_batch,
-                             world_size=world, bf16=bf16, max_grad_norm=cfg.max_grad_norm, offload=cfg.offload,
-                             optimizer={"type": "AdamW", "params": {
-                                 "lr": cfg.lr, "betas": [cfg.adam_beta1, cfg.adam_beta2], "eps": cfg.adam_eps,
-                                 "weight_decay": cfg.weight_decay}} if on_gpu else None)
-    # Keeps ZeRO-3 partitioning active while from_pretrained builds the model (no full copy per rank).
-    hf_ds = transformers.integrations.HfDeepSpeedConfig(ds_cfg) if cfg.zero_stage == 3 else None  # noqa: F841
-    dtype = torch.bfloat16 if bf16 else torch.float32
-    model = transformers.AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype,
-                                                              attn_implementation=_attn_impl(cfg, on_gpu))
-    if cfg.liger and on_gpu:
-        try:
-            from liger_kernel.transformers import _apply_liger_kernel_to_instance
-
-            _apply_liger_kernel_to_instance(model=model)
-        except ImportError:
-            pass
-    if cfg.gradient_checkpointing:
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x
-            model.activation_checkpointing_enable({"use_reentrant": False})
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.config.use_cache = False
-    optimizer = None if on_gpu else torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr,
-                                                      betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
-    sched_fn = lr_lambda(cfg.scheduler, warmup, total)
-    engine, _, _, scheduler = deepspeed.initialize(
-        model=model, optimizer=optimizer, config=ds_cfg,
-        model_parameters=_param_groups(model, cfg.weight_decay) if on_gpu else None,
-        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, sched_fn))
-
-    start = 0
-    if cfg.resume and latest_tag(ckpt_dir):
-        _, state = engine.load_checkpoint(str(ckpt_dir))
-        start = int((state or {}).get("step", 0))
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "world_size": world, "accumulation": accum,
-                                                           "total_steps": total, "warmup_steps": warmup,
-                                                           "mixture": mixture}, indent=1))
-    log = open(out / "train_log.jsonl", "a") if rank == 0 else None  # noqa: SIM115
-    tb = _tensorboard(out) if cfg.tensorboard and rank == 0 else None
-    bar = _progress_bar(total, start) if progress and rank == 0 else None
-    device = engine.device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    first_loss = last_loss = None
-    t_run = time.perf_counter()
-    for step in range(start, total):
-        t0 = time.perf_counter()
-        micro = [collate(data, bins, cfg.packing, pad) for bins in plan.micro_batches(step, rank)]
-        counts = torch.tensor([float((b["labels"][:, 1:] != -100).sum()) for b in micro] +
-                              [sum(b["real_tokens"] for b in micro), sum(b["total_tokens"] for b in micro)])
-        torch.distributed.all_reduce(counts)
-        targets = float(counts[:-2].sum())
-        loss_sum = 0.0
-        for b in micro:
-            ids = torch.from_numpy(b["input_ids"]).to(device)
-            labels = torch.from_numpy(b["labels"]).to(device)
-            pos = torch.from_numpy(b["position_ids"]).to(device)
-            logits = packed_logits(engine, ids, pos)
-            token_sum = shifted_token_losses(logits, labels).sum()
-            loss_sum += float(token_sum.detach())
-            engine.backward(token_sum * (accum * world) / max(targets, 1.0))
-            engine.step()
-        total_loss = torch.tensor([loss_sum], dtype=torch.float64)
-        torch.distributed.all_reduce(total_loss)
-        loss = float(total_loss) / max(targets, 1.0)
-        first_loss = loss if first_loss is None else first_loss
-        last_loss = loss
-        secs = time.perf_counter() - t0
-        record = {"step": step + 1, "epoch": plan.locate(step)[0] + 1, "loss": round(loss, 6),
-                  "lr": scheduler.get_last_lr()[0], "grad_norm": _grad_norm(engine),
-                  "tokens_per_s": round(float(counts[-2]) / secs, 1),
-                  "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3)}
-        if log and (step + 1) % cfg.log_steps == 0:
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if tb:
-                for k in ("loss", "lr", "grad_norm", "tokens_per_s", "padding_fraction"):
-                    if record[k] is not None:
-                        tb.add_scalar(f"train/{k}", record[k], step + 1)
-        if bar:
-            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{record['lr']:.2e}")
-            bar.update(1)
-        if (step + 1) % cfg.save_steps == 0 and step + 1 < total:
-            _save_checkpoint(engine, ckpt_dir, step + 1, cfg, rank)
-    if bar:
-        bar.close()
-    if total > start:
-        _save_checkpoint(engine, ckpt_dir, total, cfg, rank)
-    state = gathered_state_dict(engine, cfg.save_dtype, rank)
-    summary = {"branch": cfg.branch, "steps": total, "resumed_from": start, "first_loss": first_loss,
-               "last_loss": last_loss, "samples": len(data), "dropped": dict(data.dropped), "world_size": world,
-               "seconds": round(time.perf_counter() - t_run, 2)}
-    if rank == 0:
-        model_to_save = engine.module
-        model_to_save.config.use_cache = True
-        model_to_save.save_pretrained(out, state_dict=state, safe_serialization=True)
-        _record_dtype(out / "config.json", cfg.save_dtype)
-        tokenizer.save_pretrained(out)
-        (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
-        _model_card(cfg, summary, mixture, out)
-        log.close()
-    torch.distributed.barrier()
-    return summary
+def _open_log(path: Path, start: int):
+    """A fresh run starts a fresh log; a resumed run keeps the records of the steps it keeps."""
+    kept = []
+    if start and path.exists():
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= start]
+    f = open(path, "w")  # noqa: SIM115
+    f.writelines(line + "\n" for line in kept)
+    return f
 
 
 def _record_dtype(config_json: Path, save_dtype: str) -> None:
@@ -227,12 +282,6 @@ def _record_dtype(config_json: Path, save_dtype: str) -> None:
     if "torch_dtype" in data:
         data["torch_dtype"] = DTYPES[save_dtype]
     config_json.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def _save_checkpoint(engine, ckpt_dir: Path, step: int, cfg: TrainConfig, rank: int) -> None:
-    engine.save_checkpoint(str(ckpt_dir), tag=f"step-{step}", client_state={"step": step})
-    if rank == 0:
-        prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
 
 
 def _grad_norm(engine) -> float | None:

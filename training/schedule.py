@@ -1,0 +1,51 @@
+"""The optimizer's schedule and parameter groups, as Hugging Face's Trainer (and so TRL) makes them.
+
+Warmup: ``ceil(warmup_ratio x steps)`` steps during which the rate rises linearly from 0
+(``lr x step / warmup`` at 0-based step ``step``: the first update is taken at rate 0, as HF's
+``get_*_schedule_with_warmup``), then constant, cosine to 0, or linear to 0.
+
+Weight decay lands on every weight matrix and embedding, never on biases or norm weights. The
+decision reads the parameter's name and its full shape: under ZeRO-3 the parameters are already
+partitioned (shape ``(0,)``) when the groups are built, and their full shape is ``ds_shape``.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def warmup_steps(ratio: float, total: int) -> int:
+    return math.ceil(ratio * total)
+
+
+def lr_lambda(scheduler: str, warmup: int, total: int):
+    """Multiplier of the peak rate at 0-based optimizer step ``step``."""
+    def f(step: int) -> float:
+        if step < warmup:
+            return step / max(1, warmup)
+        if scheduler == "constant_with_warmup":
+            return 1.0
+        progress = (step - warmup) / max(1, total - warmup)
+        if scheduler == "cosine":
+            return max(0.0, 0.5 * (1 + math.cos(math.pi * progress)))
+        return max(0.0, 1 - progress)  # linear
+
+    return f
+
+
+def full_shape(param) -> tuple[int, ...]:
+    """A parameter's shape before ZeRO-3 partitioning."""
+    ds_shape = param.__dict__.get("ds_shape")  # set by deepspeed.zero.Init on partitioned parameters
+    return tuple(ds_shape if ds_shape is not None else param.shape)
+
+
+def decays(name: str, param) -> bool:
+    return len(full_shape(param)) >= 2 and "norm" not in name.lower() and not name.endswith(".bias")
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if decays(name, p) else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
