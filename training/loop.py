@@ -196,9 +196,10 @@ class TrainingRun:
         total_loss = torch.tensor([loss_sum], dtype=torch.float64)
         torch.distributed.all_reduce(total_loss)
         secs = time.perf_counter() - t0
+        gpu = {"gpu_peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)} if self.on_gpu else {}
         return {"step": step + 1, "epoch": self.plan.locate(step)[0] + 1, "loss": round(float(total_loss) / targets, 6),
                 "lr": lr, "grad_norm": _grad_norm(self.engine), "tokens_per_s": round(float(counts[-2]) / secs, 1),
-                "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3)}
+                "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3), **gpu}
 
     # ---- the run -------------------------------------------------------------------------------
     def train(self) -> dict:
