@@ -247,7 +247,10 @@ def test_killed_after_a_checkpoint_and_resumed_ends_like_an_uninterrupted_run(ti
     r = subprocess.run(_train_cmd(tiny, science_set, killed, *args, "--resume"), env=_env(), capture_output=True,
                        text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert json.loads((killed / "train_summary.json").read_text())["resumed_from"] == 6
+    summary = json.loads((killed / "train_summary.json").read_text())
+    assert summary["resumed_from"] == 6 and summary["steps"] == 10 and summary["steps_this_run"] == 4
+    assert [r["step"] for r in _log(killed)] == list(range(1, 11))  # steps logged past the checkpoint: replaced
+    assert summary["first_loss"] == _log(killed)[0]["loss"] and summary["last_loss"] == _log(killed)[-1]["loss"]
     from safetensors.torch import load_file
 
     a, b = load_file(clean / "model.safetensors"), load_file(killed / "model.safetensors")

@@ -236,8 +236,6 @@ def runs(model_dir, tmp_path_factory) -> dict:
              [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
               str(29700 + os.getpid() % 200), "-m"])):
         out = root / name
-        out.mkdir()
-        (out / "train_log.jsonl").write_text('{"step": 99, "loss": 1.0}\n')  # an older run's log
         procs[name] = (out, subprocess.Popen([*launcher, *common, "--output", str(out), *extra], env=_env(), cwd=ROOT,
                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
         if name == "zero3":  # two at a time on a 2-core machine
@@ -276,10 +274,30 @@ def test_zero3_trains_the_same_weights_as_zero2_weight_decay_included(runs, mode
                                                                      rel=1e-6)
 
 
+def test_a_fresh_run_refuses_a_used_output_and_resume_a_missing_checkpoint(model_dir, tmp_path):
+    def train(out: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "training.cli", "--branch", "science", "--model", str(model_dir),
+                               "--data", str(tmp_path / "no-such-set"), "--output", str(out), *extra],
+                              env=_env(), cwd=ROOT, capture_output=True, text=True)
+
+    earlier = tmp_path / "earlier"
+    (earlier / "checkpoints" / "step-4").mkdir(parents=True)
+    (earlier / "train_log.jsonl").write_text('{"step": 4, "loss": 1.0}\n')
+    (earlier / "checkpoints" / "latest").write_text("step-6")
+    curated = tmp_path / "curated"
+    (curated / "data").mkdir(parents=True)
+    for out, extra, words in ((earlier, (), "holds an earlier run (train_log.jsonl, checkpoints); --resume"),
+                              (curated, (), "is not empty and holds no run of train"),
+                              (earlier, ("--resume",), "names checkpoint 'step-6', which is not there")):
+        r = train(out, *extra)
+        assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert (earlier / "train_log.jsonl").read_text() == '{"step": 4, "loss": 1.0}\n'  # nothing touched
+
+
 @pytest.mark.integration
-def test_a_fresh_run_writes_a_fresh_log_and_logs_the_rate_it_used(runs):
+def test_the_log_holds_the_rate_each_step_used(runs):
     log = _log(runs["zero2"])
-    assert [r["step"] for r in log] == [1, 2, 3]  # the older run's record is gone
+    assert [r["step"] for r in log] == [1, 2, 3]
     warmup = warmup_steps(0.34, 3)
     rule = lr_lambda("linear", warmup, 3)
     assert [r["lr"] for r in log] == pytest.approx([3e-3 * rule(s) for s in range(3)])

@@ -30,6 +30,7 @@ from training.ds_config import build_ds_config, split_batch
 from training.launchers import world_from_mpi
 from training.loss import final_hidden, full_logits_loss_sum, tile_tokens, tiled_loss_sum
 from training.packing import IGNORE, StepPlan, collate
+from training.preflight import output_problem
 from training.schedule import lr_lambda, param_groups, warmup_steps
 from training.sequence_parallel import Layout
 
@@ -86,6 +87,8 @@ class TrainingRun:
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> TrainingRun:
         cfg = self.cfg
+        if problem := output_problem(cfg):
+            raise ValueError(problem)
         torch = self.torch = require("torch", "train", "train")
         transformers = require("transformers", "train", "train")
         deepspeed = require("deepspeed", "train", "train")
@@ -212,10 +215,11 @@ class TrainingRun:
                 "accumulation": self.accum, "total_steps": self.total, "warmup_steps": self.warmup,
                 "attn_implementation_used": self.attn, "loss_tile_tokens_used": self.tile,
                 "mixture": self.mixture}, indent=1))
-        log = _open_log(out / "train_log.jsonl", self.start) if rank == 0 else None
+        log, kept = _open_log(out / "train_log.jsonl", self.start) if rank == 0 else (None, [])
         tb = _tensorboard(out) if cfg.tensorboard and rank == 0 else None
         bar = _progress_bar(self.total, self.start) if self.progress and rank == 0 else None
-        first_loss = last_loss = None
+        first_loss = kept[0]["loss"] if kept else None  # a resumed run's first loss is its first step's
+        last_loss = kept[-1]["loss"] if kept else None
         t_run = time.perf_counter()
         for step in range(self.start, self.total):
             record = self.step(step)
@@ -238,7 +242,8 @@ class TrainingRun:
         if self.total > self.start:
             self._save_checkpoint(ckpt_dir, self.total)
         state = gathered_state_dict(self.engine, cfg.save_dtype, rank)
-        summary = {"branch": cfg.branch, "steps": self.total, "resumed_from": self.start, "first_loss": first_loss,
+        summary = {"branch": cfg.branch, "steps": self.total, "resumed_from": self.start,
+                   "steps_this_run": self.total - self.start, "first_loss": first_loss,
                    "last_loss": last_loss, "samples": len(self.data), "dropped": dict(self.data.dropped),
                    "truncated": self.data.truncated, "world_size": self.layout.world,
                    "sequence_parallel": self.layout.sp, "seconds": round(time.perf_counter() - t_run, 2)}
@@ -266,14 +271,20 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> dict:
 
 
 def _open_log(path: Path, start: int):
-    """A fresh run starts a fresh log; a resumed run keeps the records of the steps it keeps."""
+    """``(file, kept records)``: a fresh run starts a fresh log; a resumed run keeps the records of
+    the steps before its checkpoint (a killed run may have logged steps past it)."""
     kept = []
     if start and path.exists():
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= start]
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the kill
+                continue
+            if record.get("step", 0) <= start:
+                kept.append(record)
     f = open(path, "w")  # noqa: SIM115
-    f.writelines(line + "\n" for line in kept)
-    return f
+    f.writelines(json.dumps(r) + "\n" for r in kept)
+    return f, kept
 
 
 def _record_dtype(config_json: Path, save_dtype: str) -> None:
