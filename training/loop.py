@@ -202,7 +202,8 @@ class TrainingRun:
         gpu = {"gpu_peak_gb": round(torch.cuda.max_memory_allocated() / 2**30, 3)} if self.on_gpu else {}
         return {"step": step + 1, "epoch": self.plan.locate(step)[0] + 1, "loss": round(float(total_loss) / targets, 6),
                 "lr": lr, "grad_norm": _grad_norm(self.engine), "tokens_per_s": round(float(counts[-2]) / secs, 1),
-                "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3), **gpu}
+                "padding_fraction": round(1 - float(counts[-2]) / float(counts[-1]), 4), "seconds": round(secs, 3),
+                **gpu}
 
     # ---- the run -------------------------------------------------------------------------------
     def train(self) -> dict:
