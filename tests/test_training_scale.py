@@ -312,3 +312,40 @@ def test_sequence_parallel_over_two_processes_equals_one_process(runs):
     summary = json.loads((runs["sp2"] / "train_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["sequence_parallel"] == 2
     assert json.loads((runs["sp2"] / "train_config.json").read_text())["data_parallel"] == 1
+
+
+def test_inputs_are_checked_before_deepspeed_starts(model_dir, tmp_path, monkeypatch):
+    import datasets
+
+    from training import build_train_config
+    from training.preflight import check_inputs
+
+    empty = tmp_path / "empty"
+    (empty / "data").mkdir(parents=True)
+    good = tmp_path / "good"
+    (good / "data").mkdir(parents=True)
+    datasets.Dataset.from_list([{"messages": MULTI_TURN}]).to_parquet(str(good / "data" / "train.parquet"))
+    broken = tmp_path / "broken-template"
+    build_qwen2(broken, tokenizer=build_tokenizer(tmp_path / "tok2"))
+    tok_cfg = json.loads((broken / "tokenizer_config.json").read_text())
+    tok_cfg["chat_template"] = "{{ raise_exception('system turns are not supported') }}"
+    (broken / "tokenizer_config.json").write_text(json.dumps(tok_cfg))
+    (broken / "chat_template.jinja").unlink(missing_ok=True)
+
+    def problem(**settings) -> str:
+        cfg = build_train_config("science", overrides={"model": str(model_dir), "data": str(good),
+                                                       "output": str(tmp_path / "out"), **settings})
+        with pytest.raises(ValueError) as err:
+            check_inputs(cfg)
+        return str(err.value)
+
+    assert problem(data=str(empty)).startswith(f"data: cannot load {empty}: EmptyDatasetError")
+    assert problem(model=str(tmp_path / "missing")).startswith("model: ")
+    assert "acme/no-such-model" in problem(model="acme/no-such-model")  # offline: named, one line
+    assert "chat template of" in problem(model=str(broken)) and "system turns" in problem(model=str(broken))
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    assert "does not divide the world of 3" in problem(sequence_parallel=2)
+    monkeypatch.delenv("WORLD_SIZE")
+    cfg = build_train_config("science", overrides={"model": str(model_dir), "data": str(good),
+                                                   "output": str(tmp_path / "out")})
+    assert len(check_inputs(cfg).data) == 1

@@ -20,17 +20,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from curation import ref_problem, require
+from curation import require
 from training import attention, sequence_parallel
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
-from training.conversation import tokenize_rows
-from training.data import load_mixture
 from training.ds_config import build_ds_config, split_batch
 from training.launchers import world_from_mpi
 from training.loss import final_hidden, full_logits_loss_sum, tile_tokens, tiled_loss_sum
 from training.packing import IGNORE, StepPlan, collate
-from training.preflight import output_problem
+from training.preflight import check_inputs
 from training.schedule import lr_lambda, param_groups, warmup_steps
 from training.sequence_parallel import Layout
 
@@ -87,8 +85,8 @@ class TrainingRun:
     # ---- setup ---------------------------------------------------------------------------------
     def setup(self) -> TrainingRun:
         cfg = self.cfg
-        if problem := output_problem(cfg):
-            raise ValueError(problem)
+        inputs = check_inputs(cfg)  # seconds, before torch.distributed or DeepSpeed start
+        self.tokenizer, self.data, self.mixture = inputs.tokenizer, inputs.data, inputs.mixture
         torch = self.torch = require("torch", "train", "train")
         transformers = require("transformers", "train", "train")
         deepspeed = require("deepspeed", "train", "train")
@@ -97,18 +95,6 @@ class TrainingRun:
         self.layout = layout = Layout(world, rank, cfg.sequence_parallel)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.on_gpu)
         torch.manual_seed(cfg.seed)
-
-        if problem := ref_problem(cfg.model, "model"):
-            raise FileNotFoundError(problem)
-        model_cfg = transformers.AutoConfig.from_pretrained(cfg.model).get_text_config()
-        if problem := sequence_parallel.layout_problem(world, cfg.sequence_parallel, model_cfg.num_attention_heads,
-                                                       model_cfg.num_key_value_heads):
-            raise ValueError(problem)
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(cfg.model)
-        rows, self.mixture = load_mixture(cfg.data_specs, cfg.seed, cfg.max_samples)
-        self.data = tokenize_rows(rows, self.tokenizer, cfg.cutoff, train_on=cfg.train_on, overlong=cfg.overlong)
-        if len(self.data) == 0:
-            raise ValueError(f"no trainable samples in {cfg.data_path} (dropped: {dict(self.data.dropped)})")
         self.plan = StepPlan(self.data.lengths, cfg.cutoff, cfg.packing, cfg.seed, cfg.global_batch, cfg.micro_batch,
                              layout.dp_world, cfg.epochs)
         self.total = cfg.max_steps or self.plan.total_steps  # (read before locate() may extend the plan)
@@ -142,7 +128,7 @@ class TrainingRun:
             model=model, optimizer=optimizer, config=ds_cfg, mpu=mpu,
             model_parameters=groups if self.on_gpu else None,
             lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, sched_fn))
-        self.tile = tile_tokens(model_cfg.vocab_size, cfg.loss_tile_tokens)
+        self.tile = tile_tokens(inputs.config.vocab_size, cfg.loss_tile_tokens)
         self.start = 0
         ckpt_dir = cfg.output_dir / "checkpoints"
         if cfg.resume and latest_tag(ckpt_dir):
