@@ -26,7 +26,7 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 # torch first (the pinned CPU build), then the extras.
 $(STAMP_ALL): $(STAMP)
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray,tracking]"
 	touch $(STAMP_ALL)
 
 install: $(STAMP_ALL)

@@ -36,15 +36,35 @@ def hub_model_id(ref: str) -> str | None:
     return None
 
 
+def _curve(out_dir: Path, records: list[dict] | None) -> str:
+    if not records:
+        return ""
+    from data_cards.plots import training_curve
+
+    training_curve(records, Path(out_dir) / "plots" / "training_curve.png")
+    return "\n\n![Training loss and learning rate per step](plots/training_curve.png)"
+
+
+def _figure(v) -> str:
+    """A value as a person reads it: floats to 4 significant digits, mappings as ``k: v`` pairs."""
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}: {_figure(x)}" for k, x in v.items()) or "none"
+    return str(v)
+
+
 def _table(d: dict) -> str:
-    rows = [f"| {k} | {v} |" for k, v in d.items() if not isinstance(v, (dict, list))]
+    rows = [f"| {k} | {_figure(v)} |" for k, v in d.items() if not isinstance(v, list)]
     return "| | |\n|---|---|\n" + "\n".join(rows) if rows else "(none)"
 
 
 def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str | list[str] | None,
                       datasets: list[str] | None = None, settings: dict | None = None, metrics: dict | None = None,
-                      inputs: dict[str, dict] | None = None, repo_id: str | None = None) -> Path:
-    """Write ``README.md`` into ``out_dir``; ``inputs`` maps an input name to its provenance."""
+                      inputs: dict[str, dict] | None = None, repo_id: str | None = None,
+                      curve: list[dict] | None = None) -> Path:
+    """Write ``README.md`` into ``out_dir``; ``inputs`` maps an input name to its provenance, ``curve``
+    holds per-step records (``step``, ``loss``, ``lr``) drawn as ``plots/training_curve.png``."""
     header: dict = {"library_name": "transformers", "license": "apache-2.0",
                     "tags": ["branch-merge", "reasoning", "distillation", kind]}
     refs = [base_model] if isinstance(base_model, str) else list(base_model or [])
@@ -68,7 +88,7 @@ def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str |
         "load_path": repo_id or str(out_dir),
         "inputs": "\n".join(lines) or "(none recorded)",
         "settings": yaml.safe_dump(settings or {}, sort_keys=False).strip(),
-        "metrics": _table(metrics or {}),
+        "metrics": _table(metrics or {}) + _curve(out_dir, curve),
         "citation": CITATION,
     }
     path = Path(out_dir) / "README.md"

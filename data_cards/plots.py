@@ -50,3 +50,20 @@ def count_bars(counts: dict[str, int], title: str, path: Path, top: int = 20) ->
         ax.invert_yaxis()
     ax.set_xlabel("rows")
     return _save(plt, fig, ax, title, path)
+
+
+def training_curve(records: list[dict], path: Path) -> Path:
+    """Loss per optimizer step (left axis) and the learning rate (right axis)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=110)
+    steps = [r["step"] for r in records]
+    ax.plot(steps, [r["loss"] for r in records], color="#3b6ea8", linewidth=1.2, label="loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (per target token)")
+    if any(r.get("lr") is not None for r in records):
+        lr_ax = ax.twinx()
+        lr_ax.plot(steps, [r.get("lr") for r in records], color="#c0392b", linewidth=1, linestyle="--", label="lr")
+        lr_ax.set_ylabel("learning rate")
+        lr_ax.spines[["top"]].set_visible(False)
+        ax.legend(handles=ax.get_lines() + lr_ax.get_lines(), frameon=False, loc="upper right")
+    return _save(plt, fig, ax, "Training loss", path)

@@ -4,6 +4,7 @@ sequence parallelism over two processes (DeepSpeed Ulysses on gloo)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -206,7 +207,8 @@ def test_sequence_parallel_slices_add_up_to_the_sequence(model_dir):
 # ---- DeepSpeed runs: ZeRO-2, ZeRO-3 and sequence parallelism over two processes -----------------------------
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1",
+            "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +232,7 @@ def runs(model_dir, tmp_path_factory) -> dict:
     assert 256 < longest <= 512  # the longest sample does not fit in one rank's half of a sequence
     procs = {}
     for name, extra, launcher in (
-            ("zero2", ["--zero-stage", "2"], [sys.executable, "-m"]),
+            ("zero2", ["--zero-stage", "2", "--report-to", "tensorboard,wandb,mlflow"], [sys.executable, "-m"]),
             ("zero3", ["--zero-stage", "3"], [sys.executable, "-m"]),
             ("sp2", ["--zero-stage", "3", "--sequence-parallel", "2"],
              [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
@@ -349,3 +351,37 @@ def test_inputs_are_checked_before_deepspeed_starts(model_dir, tmp_path, monkeyp
     cfg = build_train_config("science", overrides={"model": str(model_dir), "data": str(good),
                                                    "output": str(tmp_path / "out")})
     assert len(check_inputs(cfg).data) == 1
+
+
+@pytest.mark.integration
+def test_trackers_receive_every_step_and_the_card_draws_the_curve(runs):
+    out = runs["zero2"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3]
+    offline = list((out / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("branch-merge").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2, 3]
+    card = (out / "README.md").read_text()
+    assert "plots/training_curve.png" in card and (out / "plots" / "training_curve.png").stat().st_size > 1000
+    table = card.split("## Metrics", 1)[1]
+    assert "| first_loss |" in table and not any(len(x) > 8 for x in re.findall(r"\d+\.(\d+)", table))
+
+
+def test_a_missing_tracker_is_one_line_before_training(model_dir, tmp_path, monkeypatch):
+    from training import build_train_config, tracking
+    from training.preflight import check_inputs
+
+    monkeypatch.setitem(tracking.TRACKERS, "wandb", "wandb_is_not_installed_here")
+    cfg = build_train_config("science", overrides={"model": str(model_dir), "output": str(tmp_path / "o"),
+                                                   "report_to": "tensorboard,wandb"})
+    with pytest.raises(ValueError, match=r"report_to: wandb is not installed \(pip install 'branch-merge\[tracking\]'"):
+        check_inputs(cfg)
+    with pytest.raises(Exception, match="report_to: unknown comet"):
+        build_train_config("science", overrides={"model": "m", "report_to": "comet"})

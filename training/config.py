@@ -15,6 +15,7 @@ from pathlib import Path
 from curation import DOMAINS, ConfigError, get_domain, load_mapping, set_fields, setting
 from training.conversation import OVERLONG, TRAIN_ON
 from training.data import parse_spec
+from training.tracking import parse_report_to
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 SCHEDULERS = ("constant_with_warmup", "cosine", "linear")
@@ -71,7 +72,8 @@ class TrainConfig:
     save_steps: int = setting(500, True, "Checkpoint every N optimizer steps (and at the end).")
     keep_checkpoints: int = setting(2, True, "Checkpoints kept on disk.")
     log_steps: int = setting(1, True, "Log every N steps.")
-    tensorboard: bool = setting(False, True, "Also write TensorBoard events to OUTPUT/tensorboard.")
+    report_to: str = setting("none", True, "Experiment trackers, comma-separated: tensorboard, wandb, mlflow, or none "
+                             "(as HF Trainer's report_to; the tracking extra installs them).")
     seed: int = setting(42, True, "Seed for the model init of new heads, data order and packing.")
     max_samples: int | None = setting(None, True, "Use only the first N rows (debugging).")
     save_dtype: str = setting("bf16", True, "Dtype of the final weights: bf16, fp16 or fp32.")
@@ -148,6 +150,7 @@ def validate(c: TrainConfig) -> list[str]:
                           ("train_on", TRAIN_ON)):
         if getattr(c, name) not in allowed:
             p.append(f"{name}: must be one of {', '.join(allowed)}, got {getattr(c, name)!r}")
+    p += parse_report_to(c.report_to)[1]
     if isinstance(c.loss_tile_tokens, int) and c.loss_tile_tokens < 0:
         p.append(f"loss_tile_tokens: must be 0 (auto) or positive, got {c.loss_tile_tokens}")
     if c.sequence_parallel != 1 and c.attn_implementation in ("sdpa", "eager"):

@@ -31,6 +31,7 @@ from training.packing import IGNORE, StepPlan, collate
 from training.preflight import check_inputs
 from training.schedule import lr_lambda, param_groups, warmup_steps
 from training.sequence_parallel import Layout
+from training.tracking import Trackers, parse_report_to
 
 
 def _free_port() -> int:
@@ -203,22 +204,21 @@ class TrainingRun:
                 "attn_implementation_used": self.attn, "loss_tile_tokens_used": self.tile,
                 "mixture": self.mixture}, indent=1))
         log, kept = _open_log(out / "train_log.jsonl", self.start) if rank == 0 else (None, [])
-        tb = _tensorboard(out) if cfg.tensorboard and rank == 0 else None
+        trackers = Trackers(parse_report_to(cfg.report_to)[0], out, asdict(cfg)) if rank == 0 else None
         bar = _progress_bar(self.total, self.start) if self.progress and rank == 0 else None
+        records: list[dict] = []  # this invocation's steps (rank 0), for the card's curve
         first_loss = kept[0]["loss"] if kept else None  # a resumed run's first loss is its first step's
         last_loss = kept[-1]["loss"] if kept else None
         t_run = time.perf_counter()
         for step in range(self.start, self.total):
             record = self.step(step)
+            records.append(record)
             first_loss = record["loss"] if first_loss is None else first_loss
             last_loss = record["loss"]
             if log and (step + 1) % cfg.log_steps == 0:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                if tb:
-                    for k in ("loss", "lr", "grad_norm", "tokens_per_s", "padding_fraction"):
-                        if record[k] is not None:
-                            tb.add_scalar(f"train/{k}", record[k], step + 1)
+                trackers.log(record)
             if bar:
                 bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
                 bar.update(1)
@@ -242,7 +242,8 @@ class TrainingRun:
             _record_dtype(out / "config.json", cfg.save_dtype)
             self.tokenizer.save_pretrained(out)
             (out / "train_summary.json").write_text(json.dumps(summary, indent=1))
-            _model_card(cfg, summary, self.mixture, out)
+            trackers.finish(summary)
+            _model_card(cfg, summary, self.mixture, out, kept + records)
             log.close()
         torch.distributed.barrier()
         return summary
@@ -297,17 +298,9 @@ def _progress_bar(total: int, start: int):
     return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
 
 
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
-
-
-def _model_card(cfg: TrainConfig, summary: dict, mixture: list[dict], out: Path) -> None:
+def _model_card(cfg: TrainConfig, summary: dict, mixture: list[dict], out: Path, records: list[dict]) -> None:
     from data_cards import render_model_card
 
     render_model_card(out, kind="train", title=f"Branch-Merge {cfg.branch} expert", base_model=cfg.model,
                       datasets=[s["data"] for s in mixture], settings={**asdict(cfg), "mixture": mixture},
-                      metrics=summary)
+                      metrics=summary, curve=records)

@@ -19,6 +19,7 @@ from training.conversation import BadConversation, TokenizedSet, tokenize_conver
 from training.data import load_mixture
 from training.launchers import world_from_mpi
 from training.sequence_parallel import layout_problem
+from training.tracking import missing_trackers, parse_report_to
 
 RUN_FILES = ("train_config.json", "train_log.jsonl", "train_summary.json", "checkpoints")
 
@@ -65,6 +66,8 @@ def check_inputs(cfg: TrainConfig) -> Inputs:
     """Every input, in the order a user would fix them; raises ``ValueError`` with one line."""
     if problem := output_problem(cfg):
         raise ValueError(problem)
+    if problems := missing_trackers(parse_report_to(cfg.report_to)[0]):
+        raise ValueError(problems[0])
     if problem := ref_problem(cfg.model, "model"):
         raise ValueError(problem)
     transformers = require("transformers", "train", "train")
