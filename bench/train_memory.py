@@ -1,11 +1,11 @@
 """Peak memory and speed of one training step at Qwen2.5's vocabulary (152,064 entries).
 
-One optimizer step of ``train`` (a real DeepSpeed run on CPU, ZeRO-2, fp32, one process, one sample,
+Two optimizer steps of ``train`` (a real DeepSpeed run on CPU, ZeRO-2, fp32, one process, one sample,
 ``--packing none``) on a random Qwen2 of tiny depth (2 layers, hidden 256, 4 heads of 64) with the
 full 152,064-entry vocabulary, for samples of about 3k, 6k and 12k tokens: the untiled loss
 (``--loss full``, the whole logits tensor in fp32, as the trainer computed it before) and the tiled
 loss (the default), measured in the same run. Each configuration runs in its own process; its
-peak RSS is the process's ``ru_maxrss`` (from ``os.wait4``), tokens/s the step's own figure.
+peak RSS is the process's ``ru_maxrss`` (from ``os.wait4``), tokens/s the second step's own figure.
 
 Run: .venv/bin/python bench/train_memory.py [--tokens 3136 6400 12600] [--vocab 152064] [--out FILE]
 """
@@ -59,14 +59,14 @@ def sample_set(work: Path, model: Path, tokens: int) -> Path:
 def measure(model: Path, data: Path, out: Path, loss: str, cutoff: int) -> dict:
     cmd = [sys.executable, "-m", "training.cli", "--branch", "science", "--model", str(model), "--data", str(data),
            "--output", str(out), "--cutoff", str(cutoff), "--packing", "none", "--global-batch", "1",
-           "--max-steps", "1", "--zero-stage", "2", "--precision", "fp32", "--loss", loss, "--save-dtype", "bf16"]
+           "--max-steps", "2", "--zero-stage", "2", "--precision", "fp32", "--loss", loss, "--save-dtype", "bf16"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"{loss} at {cutoff}: exit {status}\n{err[-2000:]}")
-    rec = json.loads((out / "train_log.jsonl").read_text().splitlines()[0])
+    rec = json.loads((out / "train_log.jsonl").read_text().splitlines()[-1])  # the second step: warm
     tokens = json.loads((out / "train_summary.json").read_text())
     return {"loss_impl": loss, "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2), "tokens_per_s": rec["tokens_per_s"],
             "step_seconds": rec["seconds"], "loss": rec["loss"], "samples": tokens["samples"]}
