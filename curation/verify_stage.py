@@ -24,7 +24,7 @@ def verify_responses(domain: str, responses: list[str], references: list[str], c
                      workers: int | None = None) -> list[Verdict]:
     """Verdicts for responses against serialized references, with the curation verifiers (code runs
     in the sandbox unless ``cfg.sandbox`` is False); ``evaluate`` grades with this too."""
-    return get_domain(domain).verify(responses, references, cfg or VerifyConfig(sandbox=True), workers)
+    return get_domain(domain).verdicts(responses, references, cfg or VerifyConfig(sandbox=True), workers)
 
 
 def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None,
@@ -32,7 +32,7 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
     """Verdicts from the domain's verifier (and, for those it could not decide, the LLM ``judge``
     when the run has one: ``curation.judge``)."""
     responses, references = samples["response"].to_list(), samples["reference"].to_list()
-    verdicts = get_domain(domain).verify(responses, references, cfg, workers)
+    verdicts = get_domain(domain).verdicts(responses, references, cfg, workers)
     if judge is not None and samples.height:
         verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(), responses, references,
                                  verdicts)
