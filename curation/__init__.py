@@ -12,7 +12,6 @@ Public surface:
   ``verify_responses`` for use without the CLI.
 """
 
-from curation.benchmarks import KNOWN_BENCHMARKS, benchmark_rows
 from curation.checks import build_config, prepare
 from curation.config import (
     RECIPES_DIR,
@@ -23,7 +22,9 @@ from curation.config import (
     parse_config,
     with_demo,
 )
-from curation.decontaminate import find_contaminated
+from curation.dedup.decontaminate import find_contaminated
+from curation.dedup.exact import exact_duplicates
+from curation.dedup.minhash import find_near_duplicates
 from curation.domains import (
     DOMAINS,
     Domain,
@@ -36,14 +37,11 @@ from curation.domains import (
     verify_math_answers,
     verify_programs,
 )
-from curation.exact_dedup import exact_duplicates
-from curation.minhash import find_near_duplicates
 from curation.optional import MissingExtra, require
-from curation.part_work import PartResult, run_part
-from curation.pipeline import TeacherFailed, run_curation
+from curation.output.report import RunReport
 from curation.records import Malformed, Problem, exact_dedup_key, problem_id
-from curation.report import RunReport
-from curation.rounds import ResponseLog
+from curation.run.part_work import PartResult, run_part
+from curation.run.pipeline import TeacherFailed, run_curation
 from curation.settings import (
     ConfigError,
     Flags,
@@ -59,10 +57,12 @@ from curation.settings import (
     set_fields,
     setting,
 )
-from curation.sources import PRESETS
-from curation.stages import Funnel, StageResult, split_by_reason
+from curation.sources.benchmarks import KNOWN_BENCHMARKS, benchmark_rows
+from curation.sources.rows import PRESETS
+from curation.stages.contract import Funnel, StageResult, split_by_reason
+from curation.stages.verify import verify_responses
 from curation.teachers import SAMPLE_SCHEMA
-from curation.verify_stage import verify_responses
+from curation.teachers.response_log import ResponseLog
 
 __all__ = [
     "DOMAINS", "Domain", "register_domain", "get_domain", "math_reference", "code_reference", "science_reference",

@@ -165,7 +165,7 @@ class CurateConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    # An LLM judge for verdicts the parsers cannot decide (curation.judge); "none": no judge.
+    # An LLM judge for verdicts the parsers cannot decide (curation.stages.llm_judge); "none": no judge.
     judge: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="none", model="", temperature=0.0,
                                                                        max_tokens=2048))
 

@@ -55,7 +55,7 @@ def test_cli_choices_equal_registries():
     import click
 
     from curation.cli import main
-    from curation.sources import PRESETS
+    from curation.sources.rows import PRESETS
     from curation.teachers import TEACHERS
 
     command = main.get_command(click.Context(main), "math")

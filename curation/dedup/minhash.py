@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curation.text_normalize import TOKEN_HASHES, shingle_hashes, tokens
+from curation.dedup.text_normalize import TOKEN_HASHES, shingle_hashes, tokens
 
 SEED = 1
 _FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35), np.uint32(16))

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from curation.config import CurateConfig
-from curation.part_work import PartResult
-from curation.rounds import ResponseLog
-from curation.select import select_stage
-from curation.stages import StageResult, rejected_frame, split_by_reason, timed
-from curation.teachers import Completion, GenRequest, RequestQueue, build_prompt, sample_seed
+from curation.run.part_work import PartResult
+from curation.stages.contract import StageResult, rejected_frame, split_by_reason, timed
+from curation.stages.select import select_stage
+from curation.teachers import Completion, GenRequest, LazyTeacher, RequestQueue, build_prompt, sample_seed
+from curation.teachers.response_log import ResponseLog
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
 
 
@@ -77,7 +77,7 @@ class StreamingScheduler:
                  *, say: Callable[[str], None] = lambda m: None, progress: Callable[[dict], None] | None = None):
         t = cfg.teacher
         self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
-        self.executor = executor  # where format filters and verification run (``curation.executors``)
+        self.executor = executor  # where format filters and verification run (``curation.run.executors.local``)
         self.finished, self.say, self.progress = finished, say, progress
         self.budget = t.budget or t.samples * t.rounds
         self.target_queued = 2 * t.concurrency  # requests kept waiting so the teacher never idles
@@ -174,7 +174,8 @@ class StreamingScheduler:
                     self.serving = asyncio.ensure_future(self._serve())
 
     async def _serve(self) -> None:
-        await asyncio.to_thread(lambda: getattr(self.teacher, "teacher", None))  # build (preflight) off the loop
+        if isinstance(self.teacher, LazyTeacher):
+            await asyncio.to_thread(self.teacher.build)  # its model load or preflight, off the loop
         await self.teacher.serve(self.queue, self._on_result)
 
     def _on_result(self, c: Completion) -> None:

@@ -1,4 +1,5 @@
-"""Verify stage: attach a verdict to every sample; keep the passed ones.
+"""Verify stage: attach a verdict to every sample; keep the passed ones. ``format_and_verify``: the
+format filters, then the verify stage over what they kept (what every part and round runs).
 
 Which verifier grades a domain is its registry entry's (``curation.domains``). Samples the
 verifier could not decide (``passed=None``) are kept only when the recipe says so
@@ -10,10 +11,11 @@ from __future__ import annotations
 
 import polars as pl
 
-from curation.config import VerifyConfig
+from curation.config import CurateConfig, VerifyConfig
 from curation.domains import get_domain
 from curation.records import VERDICT_STRUCT
-from curation.stages import StageResult, split_by_reason
+from curation.stages.contract import StageResult, split_by_reason, timed
+from curation.stages.format_filters import LengthCounter, format_stage
 from verifiers import Verdict
 
 # Verdict reasons that mean the infrastructure failed: never kept, whatever keep_unverified says.
@@ -30,7 +32,7 @@ def verify_responses(domain: str, responses: list[str], references: list[str], c
 def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None,
                  judge=None) -> StageResult:
     """Verdicts from the domain's verifier (and, for those it could not decide, the LLM ``judge``
-    when the run has one: ``curation.judge``)."""
+    when the run has one: ``curation.stages.llm_judge``)."""
     responses, references = samples["response"].to_list(), samples["reference"].to_list()
     verdicts = get_domain(domain).verdicts(responses, references, cfg, workers)
     if judge is not None and samples.height:
@@ -44,3 +46,10 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
         else:
             reasons.append(v.reason)
     return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts])
+
+
+def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
+                      judge=None) -> list[StageResult]:
+    """The format filters, then the verifier (and the run's LLM judge, if any) over what they kept."""
+    fmt = timed(format_stage, samples, cfg.filters, lengths)
+    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers, judge)]

@@ -11,11 +11,9 @@ from pathlib import Path
 import polars as pl
 
 from curation.config import CurateConfig
+from curation.dedup.minhash import NearDupIndex, signatures
 from curation.domains import get_domain
-from curation.format_filters import LengthCounter
-from curation.minhash import NearDupIndex, signatures
-from curation.problem_stages import PROBLEM_STAGES
-from curation.report import (
+from curation.output.report import (
     LengthReport,
     RowCounts,
     RunReport,
@@ -27,9 +25,11 @@ from curation.report import (
     teacher_report,
     versions,
 )
-from curation.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
-from curation.sources import ResolvedSource
-from curation.stages import REJECTED_SCHEMA, Funnel
+from curation.output.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
+from curation.sources.rows import ResolvedSource
+from curation.stages.contract import REJECTED_SCHEMA, Funnel
+from curation.stages.format_filters import LengthCounter
+from curation.stages.problem_stages import PROBLEM_STAGES
 from curation.workdir import WorkDir
 
 # The funnel's stages, in the order rows pass through them.

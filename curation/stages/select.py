@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from curation.stages import StageResult, split_by_reason
+from curation.stages.contract import StageResult, split_by_reason
 
 
 def select_stage(samples: pl.DataFrame, keep: str) -> StageResult:

@@ -4,7 +4,7 @@
 2. problem stages over all problems (exact dedup, decontamination, near-dedup), before any
    teacher compute is spent;
 3. per part: ``run_part`` (generate -> format filters -> verify -> select), run by an executor
-   (``curation.executors``), or for a live teacher the streaming scheduler;
+   (``curation.run.executors.local``), or for a live teacher the streaming scheduler;
 4. publish: shards, rejected shards, report, recipe, card (always redone; it is cheap).
 
 Every part's outputs are written atomically with a completion marker, so re-running the same
@@ -25,19 +25,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curation.config import CurateConfig
 from curation.domains import get_domain
-from curation.executors import make_executor
-from curation.format_filters import LengthCounter
-from curation.judge import Judge
-from curation.part_work import PartResult
-from curation.problem_stages import PROBLEM_STAGES
-from curation.problems import load_stage
-from curation.publish import publish
-from curation.rounds import ResponseLog
+from curation.output.publish import publish
+from curation.run.executors.local import make_executor
+from curation.run.part_work import PartResult
+from curation.run.streaming import StreamingScheduler
 from curation.settings import ConfigError
-from curation.sources import ResolvedSource, iter_parts, resolve_source
-from curation.stages import StageResult, rejected_frame, timed, to_rejected
-from curation.streaming import StreamingScheduler
+from curation.sources.rows import ResolvedSource, iter_parts, resolve_source
+from curation.stages.contract import StageResult, rejected_frame, timed, to_rejected
+from curation.stages.format_filters import LengthCounter
+from curation.stages.llm_judge import LLMJudge
+from curation.stages.load import load_stage
+from curation.stages.problem_stages import PROBLEM_STAGES
 from curation.teachers import LazyTeacher
+from curation.teachers.response_log import ResponseLog
 from curation.workdir import WorkDir
 
 # Bump when the layout or schema of work parts changes: parts written by another format are
@@ -160,7 +160,7 @@ def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[i
 
 def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progress, console: Console,
             executor) -> None:
-    """Live teacher: one streaming scheduler over every unfinished part (``curation.streaming``)."""
+    """Live teacher: one streaming scheduler over every unfinished part (``curation.run.streaming``)."""
     total = (work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
     task = progress.add_task("teacher", total=None, status="")
@@ -214,7 +214,7 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     if not work.ensure(fingerprint, restart=restart):
         raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
                            "re-run with --restart to discard them"])
-    judge = Judge(cfg.judge, work.path("judge")) if cfg.judge.backend != "none" else None
+    judge = LLMJudge(cfg.judge, work.path("judge")) if cfg.judge.backend != "none" else None
     executor = make_executor(cfg, lengths, judge)
     try:
         executor.start()  # ray: joins or starts the cluster, checks every node's sandbox

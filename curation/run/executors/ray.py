@@ -26,11 +26,11 @@ import polars as pl
 
 from curation.config import CurateConfig
 from curation.domains import get_domain
-from curation.format_filters import LengthCounter
 from curation.optional import require
-from curation.part_work import PartResult
+from curation.run.part_work import PartResult
 from curation.settings import ConfigError
-from curation.stages import StageResult
+from curation.stages.contract import StageResult
+from curation.stages.format_filters import LengthCounter
 
 
 class _Worker:
@@ -62,22 +62,22 @@ class _Worker:
         return info
 
     def run_part(self, problems: pl.DataFrame) -> PartResult:
-        from curation.part_work import run_part
+        from curation.run.part_work import run_part
 
         return run_part(problems, self.cfg, self.lengths)
 
     def check(self, samples: pl.DataFrame) -> tuple[StageResult, StageResult]:
-        from curation.rounds import format_and_verify
+        from curation.stages.verify import format_and_verify
 
         return tuple(format_and_verify(samples, self.cfg, self.lengths))
 
     def signatures(self, texts: list[str], num_perm: int, shingle: int) -> np.ndarray:
-        from curation.minhash import signatures
+        from curation.dedup.minhash import signatures
 
         return signatures(texts, num_perm=num_perm, shingle=shingle)
 
     def contamination_of(self, item: tuple[list[str], list[str]], index) -> list[str | None]:
-        from curation.decontaminate import contamination
+        from curation.dedup.decontaminate import contamination
 
         return contamination(item[0], item[1], index)
 
@@ -263,7 +263,7 @@ class RayExecutor:
 
     def signatures(self, texts: list[str], *, num_perm: int, shingle: int) -> np.ndarray:
         if len(texts) < 2048:
-            from curation.minhash import signatures
+            from curation.dedup.minhash import signatures
 
             return signatures(texts, num_perm=num_perm, shingle=shingle)
         spans = _chunks(len(texts), 4 * len(self.workers))
@@ -272,7 +272,7 @@ class RayExecutor:
 
     def contamination(self, problems: list[str], references: list[str], index) -> list[str | None]:
         if len(problems) < 512:
-            from curation.decontaminate import contamination
+            from curation.dedup.decontaminate import contamination
 
             return contamination(problems, references, index)
         shared = self.ray.put(index)

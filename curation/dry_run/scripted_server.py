@@ -1,6 +1,6 @@
 """A scripted OpenAI-compatible server on loopback, for tests, benchmarks and dry runs.
 
-    python -m curation.teachers.scripted_server --script script.json --latency-ms 50 [--faults 429:0.2,drop:0.1]
+    python -m curation.dry_run.scripted_server --script script.json --latency-ms 50 [--faults 429:0.2,drop:0.1]
         [--latency lognormal:200,1.0,3000] [--models NAME,NAME]
 
 prints ``PORT <n>`` once it listens on 127.0.0.1. Answers are R1-style (``<think>...</think>``
@@ -283,7 +283,7 @@ class ServerProcess:
             json.dump(self.script, fh)
             fh.close()
             args += ["--script", fh.name]
-        self.proc = subprocess.Popen([sys.executable, "-m", "curation.teachers.scripted_server", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "curation.dry_run.scripted_server", *args],
                                      stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):

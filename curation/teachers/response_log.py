@@ -1,11 +1,9 @@
-"""What rejection sampling rounds share: the append-only response log and the check of samples.
+"""The append-only response log: every ``Completion`` a live teacher gave, one JSON line each.
 
-Round r asks for ``samples`` new responses for every problem that still has fewer than ``want``
-verified samples and has budget left; sample indices continue where the last round stopped, and
-each sample's seed derives from (base seed, problem id, index). Every answer (or final failure)
-is appended to the part's JSONL log the moment it arrives, so a killed run resumes by reading the
-log and requesting only the ``(problem_id, sample_index)`` pairs that have no answer. The
-scheduler that runs the rounds is ``curation.streaming``.
+Every answer (or final failure) is appended the moment it arrives, so a killed run resumes by
+reading the log and requesting only the ``(problem_id, sample_index)`` pairs that have no answer.
+The rejection-sampling rounds (``curation.run.streaming``), the LLM judge and ``evaluate`` keep
+their answers in one.
 """
 
 from __future__ import annotations
@@ -13,13 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
-
-from curation.config import CurateConfig
-from curation.format_filters import LengthCounter, format_stage
-from curation.stages import StageResult, timed
-from curation.teachers import Completion
-from curation.verify_stage import verify_stage
+from curation.teachers.requests import Completion
 
 
 class ResponseLog:
@@ -58,10 +50,3 @@ class ResponseLog:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
-
-
-def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
-                      judge=None) -> list[StageResult]:
-    """The format filters, then the verifier (and the run's LLM judge, if any) over what they kept."""
-    fmt = timed(format_stage, samples, cfg.filters, lengths)
-    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers, judge)]

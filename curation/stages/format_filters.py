@@ -25,7 +25,7 @@ import polars as pl
 
 from curation.config import FilterConfig
 from curation.settings import ConfigError
-from curation.stages import StageResult, split_by_reason
+from curation.stages.contract import StageResult, split_by_reason
 from verifiers import as_think, split_reasoning
 
 DEFAULT_MAX_TOKENS, DEFAULT_MAX_CHARS = 32768, 131072

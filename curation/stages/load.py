@@ -12,8 +12,8 @@ import polars as pl
 
 from curation.domains import get_domain
 from curation.records import Malformed, Problem, problem_id
-from curation.sources import BadRow
-from curation.stages import StageResult, rejected_frame
+from curation.sources.rows import BadRow
+from curation.stages.contract import StageResult, rejected_frame
 
 PROBLEM_SCHEMA = {
     "problem_id": pl.String, "domain": pl.String, "source": pl.String, "problem": pl.String,

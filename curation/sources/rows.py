@@ -21,7 +21,7 @@ from pathlib import Path
 from curation.config import SourceConfig
 from curation.settings import ConfigError, looks_like_hub_id
 
-DEMO_DIR = Path(__file__).parent / "demo"
+DEMO_DIR = Path(__file__).parents[1] / "demo"
 CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices",
                     "reasoning", "final")
 

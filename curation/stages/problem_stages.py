@@ -13,13 +13,13 @@ from pathlib import Path
 
 import polars as pl
 
-from curation.benchmarks import load_benchmark
 from curation.config import CurateConfig
-from curation.decontaminate import BenchmarkIndex, contamination
-from curation.exact_dedup import exact_duplicates
-from curation.minhash import NearDupIndex, cluster, signatures
+from curation.dedup.decontaminate import BenchmarkIndex, contamination
+from curation.dedup.exact import exact_duplicates
+from curation.dedup.minhash import NearDupIndex, cluster, signatures
 from curation.settings import ConfigError
-from curation.stages import StageResult, split_by_reason
+from curation.sources.benchmarks import load_benchmark
+from curation.stages.contract import StageResult, split_by_reason
 
 Drops = dict[int, tuple[str, str]]
 _REPORT_CAP = 200

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from curation.minhash import band_keys, band_view, lsh_params, signatures
-from curation.text_normalize import shingle_hashes, token_hash_array, words
+from curation.dedup.minhash import band_keys, band_view, lsh_params, signatures
+from curation.dedup.text_normalize import shingle_hashes, token_hash_array, words
 
 FUZZY_SHINGLE = 1  # word sets: rewording keeps many words but few word pairs or triples
 

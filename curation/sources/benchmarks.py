@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curation.config import SourceConfig
 from curation.settings import ConfigError, looks_like_hub_id
-from curation.sources import DEMO_DIR, BadRow, iter_rows, resolve_source
+from curation.sources.rows import DEMO_DIR, BadRow, iter_rows, resolve_source
 
 # name -> Hub dataset and the field holding the problem text.
 KNOWN_BENCHMARKS: dict[str, dict] = {

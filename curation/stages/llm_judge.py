@@ -17,8 +17,8 @@ import re
 from pathlib import Path
 
 from curation.config import TeacherConfig
-from curation.rounds import ResponseLog
 from curation.teachers import GenRequest, LazyTeacher
+from curation.teachers.response_log import ResponseLog
 from verifiers import Verdict, split_reasoning
 
 JUDGEABLE = {"unparseable_gold", "free_form_gold"}
@@ -64,7 +64,7 @@ def gold_text(reference: str) -> str:
     return reference
 
 
-class Judge:
+class LLMJudge:
     def __init__(self, cfg: TeacherConfig, folder: Path):
         self.cfg = cfg
         self.teacher = LazyTeacher(cfg)

@@ -1,6 +1,6 @@
 """Executors: where the CPU-heavy work of a run happens. The output never depends on it.
 
-The driver (``curation.pipeline``) keeps the work folder, the part markers, the teacher client
+The driver (``curation.run.pipeline``) keeps the work folder, the part markers, the teacher client
 and publishing; an executor only runs pure work on inputs it is handed and returns values:
 
 - ``run_parts(jobs, cfg)``: ``run_part`` over ``(k, problems)`` jobs, yielding ``(k, PartResult)``
@@ -11,7 +11,7 @@ and publishing; an executor only runs pure work on inputs it is handed and retur
   signatures and benchmark matching of the problem stages.
 
 ``local`` runs them in this process (the verifiers' own process pools and the sandbox pool use
-the machine's cores); ``ray`` (``curation.ray_executor``) runs them on worker actors spread over
+the machine's cores); ``ray`` (``curation.run.executors.ray``) runs them on worker actors spread over
 a Ray cluster's nodes.
 """
 
@@ -27,9 +27,9 @@ import numpy as np
 import polars as pl
 
 from curation.config import CurateConfig
-from curation.format_filters import LengthCounter
-from curation.part_work import PartResult, run_part
-from curation.stages import StageResult
+from curation.run.part_work import PartResult, run_part
+from curation.stages.contract import StageResult
+from curation.stages.format_filters import LengthCounter
 
 
 class LocalExecutor:
@@ -53,7 +53,7 @@ class LocalExecutor:
             yield k, result
 
     async def check(self, samples: pl.DataFrame) -> tuple[StageResult, StageResult]:
-        from curation.rounds import format_and_verify
+        from curation.stages.verify import format_and_verify
 
         t0 = time.perf_counter()
         fmt, ver = await asyncio.to_thread(format_and_verify, samples, self.cfg, self.lengths, self.judge)
@@ -64,7 +64,7 @@ class LocalExecutor:
     parallel_checks = 1
 
     def signatures(self, texts: list[str], *, num_perm: int, shingle: int) -> np.ndarray:
-        from curation.minhash import signatures
+        from curation.dedup.minhash import signatures
 
         t0 = time.perf_counter()
         out = signatures(texts, num_perm=num_perm, shingle=shingle)
@@ -72,7 +72,7 @@ class LocalExecutor:
         return out
 
     def contamination(self, problems: list[str], references: list[str], index) -> list[str | None]:
-        from curation.decontaminate import contamination
+        from curation.dedup.decontaminate import contamination
 
         t0 = time.perf_counter()
         out = contamination(problems, references, index)
@@ -88,7 +88,7 @@ def make_executor(cfg: CurateConfig, lengths: LengthCounter, judge=None):
     """The executor the config names (``ray`` needs the ``ray`` extra: a one-line error without it;
     the LLM judge runs with the local one)."""
     if cfg.executor.kind == "ray":
-        from curation.ray_executor import RayExecutor
+        from curation.run.executors.ray import RayExecutor
 
         return RayExecutor(cfg, lengths)
     return LocalExecutor(cfg, lengths, judge)

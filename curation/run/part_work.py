@@ -2,9 +2,9 @@
 generation statistics out.
 
 ``run_part`` is what an executor calls for each unfinished part of a run whose traces are in
-the source (the local executor in ``curation.pipeline`` today). It depends only on its inputs,
+the source (the local executor in ``curation.run.pipeline`` today). It depends only on its inputs,
 so where it runs does not change the output. A live teacher's parts are produced by the
-streaming scheduler (``curation.streaming``) as the same ``PartResult``.
+streaming scheduler (``curation.run.streaming``) as the same ``PartResult``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from curation.config import CurateConfig
-from curation.format_filters import LengthCounter
-from curation.rounds import format_and_verify
-from curation.select import select_stage
-from curation.stages import StageResult, merged_counts, timed
-from curation.teachers import replay_generate
+from curation.stages.contract import StageResult, merged_counts, timed
+from curation.stages.format_filters import LengthCounter
+from curation.stages.generate import replay_stage
+from curation.stages.select import select_stage
+from curation.stages.verify import format_and_verify
+from curation.teachers.replay import ReplayTeacher
 
 
 @dataclass
@@ -53,7 +54,7 @@ class PartResult:
 def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, judge=None) -> PartResult:
     """Generate (replay the source's traces), format-filter, verify (with the run's LLM ``judge``
     for what the verifier could not decide, if any) and select over one part."""
-    gen = timed(replay_generate, problems, cfg.teacher)
+    gen = timed(replay_stage, problems, ReplayTeacher(cfg.teacher))
     stages = [gen, *format_and_verify(gen.passed_on, cfg, lengths, judge)]
     stages.append(timed(select_stage, stages[-1].kept, cfg.select.keep))
     return PartResult(stages[-1].kept, stages, None)
