@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curation.checks import prepare
-from curation.config import CurateConfig, iter_fields, load_recipe, with_demo
+from curation.config import CurateConfig, iter_fields, read_recipe_yaml, with_demo
 from curation.domains import DOMAINS, get_domain
 from curation.optional import MissingExtra
 from curation.settings import ConfigError, Flags, fail
@@ -108,7 +108,7 @@ def _domain_command(domain: str) -> click.Command:
         console = Console(stderr=True)
         overrides, problems = flags.values(kwargs)
         try:
-            data = load_recipe(recipe or shipped) if (recipe or shipped) else {}
+            data = read_recipe_yaml(recipe or shipped) if (recipe or shipped) else {}
         except ConfigError as exc:
             _fail(exc.problems + problems)
         if "source.path" in overrides and "source.preset" not in overrides and isinstance(data.get("source"), dict):

@@ -13,8 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import yaml
 
-from curation.records import PUBLISHED_VERDICT
-from curation.stages.contract import published_verdict
+from curation.stages.contract import PUBLISHED_VERDICT, published_verdict
 from curation.teachers.samples import GENERATION_STRUCT, TEACHER_STRUCT
 from curation.workdir import atomic_write_bytes
 

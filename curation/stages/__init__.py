@@ -21,5 +21,5 @@ from curation.stages.select import select_stage
 from curation.stages.verify import format_and_verify, verify_responses, verify_stage
 
 __all__ = ["REJECTED_SCHEMA", "Funnel", "StageResult", "split_by_reason", "timed", "LengthCounter", "format_stage",
-           "LLMJudge", "replay_stage", "PROBLEM_SCHEMA", "load_stage", "PROBLEM_STAGES", "select_stage", "format_and_verify",
-           "verify_responses", "verify_stage"]
+           "LLMJudge", "replay_stage", "PROBLEM_SCHEMA", "load_stage", "PROBLEM_STAGES", "select_stage",
+           "format_and_verify", "verify_responses", "verify_stage"]

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from curation.records import PUBLISHED_VERDICT
+# A verdict as stored while curating (with its timing) and as published (without: re-running a
+# recipe gives byte-identical rows; timings are summarised in report.json instead).
+VERDICT_STRUCT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String, "seconds": pl.Float64})
+PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String})
 
 REJECTED_SCHEMA = {
     "stage": pl.String, "reason": pl.String, "detail": pl.String, "row_index": pl.Int64, "problem_id": pl.String,

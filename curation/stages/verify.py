@@ -13,8 +13,7 @@ import polars as pl
 
 from curation.config import CurateConfig, VerifyConfig
 from curation.domains import get_domain
-from curation.records import VERDICT_STRUCT
-from curation.stages.contract import StageResult, split_by_reason, timed
+from curation.stages.contract import VERDICT_STRUCT, StageResult, split_by_reason, timed
 from curation.stages.format_filters import LengthCounter, format_stage
 from verifiers import Verdict
 
