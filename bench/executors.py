@@ -72,7 +72,7 @@ def curate(source: Path, out: Path, *extra: str) -> tuple[float, dict]:
 def problem_stage_costs(executor_kind: str, texts: list[str]) -> dict:
     from curation import build_config
     from curation.dedup.decontaminate import BenchmarkIndex
-    from curation.run.executors.local import make_executor
+    from curation.run.executors import make_executor
     from curation.stages.format_filters import LengthCounter
 
     cfg = build_config({"domain": "math", "source": {"path": "demo"}, "executor": {"kind": executor_kind}})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -26,29 +27,28 @@ from curation.output.report import (
     versions,
 )
 from curation.output.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
-from curation.sources.rows import ResolvedSource
 from curation.stages.contract import REJECTED_SCHEMA, Funnel
-from curation.stages.format_filters import LengthCounter
 from curation.stages.problem_stages import PROBLEM_STAGES
-from curation.workdir import WorkDir
+from curation.teachers.generation_stats import PartGeneration
+
+if TYPE_CHECKING:
+    from curation.run.context import RunContext  # the run is the driver's; publishing only reads it
 
 # The funnel's stages, in the order rows pass through them.
 STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 
 
-def _part(k: int) -> str:
-    return f"part-{k:05d}"
-
-
-def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int, out_dir: Path,
-            lengths: LengthCounter, started: float, executor: dict | None = None,
-            judge: dict | None = None) -> RunReport:
+def publish(run: RunContext, n_parts: int) -> RunReport:
+    """Publish the ``n_parts`` finished parts of ``run`` (a ``curation.run.context.RunContext``)."""
     from data_cards import render_dataset_card
 
+    cfg, src, work, out_dir, lengths = run.cfg, run.source, run.work, run.out_dir, run.lengths
+    executor = run.executor.describe()
+    judge = run.llm_judge.summary() if run.llm_judge is not None else None
     funnel = Funnel(STAGES)
-    sample_parts = [work.done(f"samples/{_part(k)}") for k in range(n_parts)]
+    sample_parts = [work.done(work.sample_part(k)) for k in range(n_parts)]
     for k in range(n_parts):
-        funnel.merge([work.done(f"load/{_part(k)}")])
+        funnel.merge([work.done(work.load_part(k))])
         funnel.merge(sample_parts[k]["counts"])
     funnel.merge([work.done(stage) for stage in PROBLEM_STAGES])
     total_train = funnel["select"].kept
@@ -64,12 +64,12 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
 
     def train_frames():
         for k in range(n_parts):
-            yield to_train(work.read(f"samples/{_part(k)}"), lengths.unit)
+            yield to_train(work.read(work.sample_part(k)), lengths.unit)
 
     def rejected_frames():
-        yield from (work.read(f"load/{_part(k)}.rejected") for k in range(n_parts))
-        yield from (work.read(f"{stage}.rejected") for stage in PROBLEM_STAGES)
-        yield from (work.read(f"samples/{_part(k)}.rejected") for k in range(n_parts))
+        yield from (work.read(work.rejected(work.load_part(k))) for k in range(n_parts))
+        yield from (work.read(work.rejected(stage)) for stage in PROBLEM_STAGES)
+        yield from (work.read(work.rejected(work.sample_part(k))) for k in range(n_parts))
 
     total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
     train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
@@ -82,7 +82,7 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         domain=cfg.domain,
         source=SourceReport(src.name, src.kind, list(src.files), src.hub_id, src.subset, src.split, src.mapping,
                             cfg.source.limit, dict(src.where),
-                            (work.done("load") or {}).get("skipped_by_where", 0)),
+                            (work.done(work.LOAD) or {}).get("skipped_by_where", 0)),
         rows=RowCounts(funnel["load"].rows_in, total_train, total_rejected, funnel["load"].kept,
                        funnel["generate"].rows_out or 0),
         funnel=funnel.to_list(),
@@ -94,16 +94,17 @@ def publish(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, n_parts: int,
         verifier=VerifierReport(cfg.domain, cfg.verify.timeout_s, cfg.verify.keep_unverified, dict(verdict_paths),
                                 judge),
         teacher=teacher_report(cfg),
-        generation=generation_report([p.get("generation") for p in sample_parts]),
+        generation=generation_report([PartGeneration.from_dict(p["generation"]) if p.get("generation") else None
+                                      for p in sample_parts]),
         decontamination=work.done("decontaminate")["info"],
         near_dedup=work.done("near_dedup")["info"],
         isolation=isolation_report(cfg),
         parts=n_parts,
         shards={"train": train_files, "rejected": rejected_files},
         versions=versions(),
-        wall_seconds=round(time.time() - started, 2),
+        wall_seconds=round(time.time() - run.started, 2),
         work_dir=str(work.root),
-        executor=executor or {"kind": "local"},
+        executor=executor,
         card_tags=list(domain.card_tags),
     )
     recipe = cfg.to_dict()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from curation.config import CurateConfig
 from curation.domains import get_domain
+from curation.teachers.generation_stats import ROUND_KEYS, PartGeneration
 
 
 @dataclass
@@ -121,7 +122,7 @@ def teacher_report(cfg: CurateConfig) -> dict:
     return {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
 
 
-def generation_report(parts: list[dict | None]) -> dict | None:
+def generation_report(parts: list[PartGeneration | None]) -> dict | None:
     """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts.
 
     Parts are generated concurrently, so the teacher's time is the union of the parts' spans
@@ -135,17 +136,16 @@ def generation_report(parts: list[dict | None]) -> dict | None:
     spans = []
     for p in parts:
         for key in out:
-            out[key] += p[key]
-        failed.update(p["failed"])
-        retried.update(p["retried"])
-        for kind, detail in (p.get("first_errors") or {}).items():
+            out[key] += getattr(p, key)
+        failed.update(p.failed)
+        retried.update(p.retried)
+        for kind, detail in p.first_errors.items():
             first_errors.setdefault(kind, detail)
-        duplicates += p.get("duplicate_responses", 0)
-        if p.get("span") and None not in p["span"]:
-            spans.append(p["span"])
-        for r in p["rounds"]:
-            acc = rounds.setdefault(r["round"], Counter())
-            acc.update({k: v for k, v in r.items() if k != "round"})
+        duplicates += p.duplicate_responses
+        if p.first_sent is not None and p.last_answer is not None:
+            spans.append([p.first_sent, p.last_answer])
+        for r, counts in sorted(p.rounds.items()):
+            rounds.setdefault(r, Counter()).update({k: counts[k] for k in ROUND_KEYS})
     secs = _union_seconds(spans) if spans else out["teacher_seconds"]
     out.update(teacher_seconds=round(secs, 2), failed=dict(failed), retried=dict(retried),
                requests_per_s=round(out["sent"] / secs, 2) if secs else None,

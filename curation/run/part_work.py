@@ -1,8 +1,8 @@
 """The work of one part: its problems and the settings in, kept samples, rejected rows, counts and
 generation statistics out.
 
-``run_part`` is what an executor calls for each unfinished part of a run whose traces are in
-the source (the local executor in ``curation.run.pipeline`` today). It depends only on its inputs,
+``run_part`` is what an executor (``curation.run.executors``) calls for each unfinished part of a
+run whose traces are in the source. It depends only on its inputs,
 so where it runs does not change the output. A live teacher's parts are produced by the
 streaming scheduler (``curation.run.streaming``) as the same ``PartResult``.
 """
@@ -20,6 +20,7 @@ from curation.stages.format_filters import LengthCounter
 from curation.stages.generate import replay_stage
 from curation.stages.select import select_stage
 from curation.stages.verify import format_and_verify
+from curation.teachers.generation_stats import PartGeneration
 from curation.teachers.replay import ReplayTeacher
 
 
@@ -27,7 +28,7 @@ from curation.teachers.replay import ReplayTeacher
 class PartResult:
     kept: pl.DataFrame  # the selected samples
     stages: list[StageResult]  # generate, format, verify (once per round), select
-    generation: dict | None  # a live teacher's requests, tokens, failures; None for replay
+    generation: PartGeneration | None  # a live teacher's requests, tokens, failures; None for replay
 
     def counts(self) -> list[dict]:
         return merged_counts(self.stages)
@@ -47,7 +48,8 @@ class PartResult:
 
     def marker(self) -> dict:
         """What the part's completion marker records (publishing builds the report from it)."""
-        return {"counts": self.counts(), "kept": self.kept.height, "generation": self.generation,
+        return {"counts": self.counts(), "kept": self.kept.height,
+                "generation": self.generation.to_dict() if self.generation is not None else None,
                 "summary": self.summary()}
 
 

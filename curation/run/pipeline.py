@@ -3,59 +3,34 @@
 1. load: source rows -> problems, part by part (``malformed_*`` rows rejected);
 2. problem stages over all problems (exact dedup, decontamination, near-dedup), before any
    teacher compute is spent;
-3. per part: ``run_part`` (generate -> format filters -> verify -> select), run by an executor
-   (``curation.run.executors.local``), or for a live teacher the streaming scheduler;
+3. per part: generate -> format filters -> verify -> select. Replayed traces: ``run_part`` over
+   each part, run by the executor (``curation.run.executors``); a live teacher: the streaming
+   scheduler over every unfinished part at once (``curation.run.streaming``);
 4. publish: shards, rejected shards, report, recipe, card (always redone; it is cheap).
 
-Every part's outputs are written atomically with a completion marker, so re-running the same
-command after a kill skips finished parts and publishes the same rows. The driver (this module)
-keeps the work folder, the markers and the teacher; an executor only decides where the pure,
-CPU-heavy work runs.
+Every part's outputs are written atomically with a completion marker (``curation.workdir``), so
+re-running the same command after a kill skips finished parts and publishes the same rows. The
+driver (this module) keeps the work folder, the markers and the teacher, all in the run's
+``RunContext``; an executor only decides where the pure, CPU-heavy work runs.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import time
-from pathlib import Path
 
 import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.config import CurateConfig
-from curation.domains import get_domain
 from curation.output.publish import publish
-from curation.run.executors.local import make_executor
+from curation.run.context import RunContext
 from curation.run.part_work import PartResult
-from curation.run.streaming import StreamingScheduler
-from curation.settings import ConfigError
-from curation.sources.rows import ResolvedSource, iter_parts, resolve_source
+from curation.run.streaming import StreamingScheduler, StreamProgress
+from curation.sources.rows import ResolvedSource, iter_parts
 from curation.stages.contract import StageResult, rejected_frame, timed, to_rejected
-from curation.stages.format_filters import LengthCounter
-from curation.stages.llm_judge import LLMJudge
 from curation.stages.load import load_stage
 from curation.stages.problem_stages import PROBLEM_STAGES
-from curation.teachers import LazyTeacher
+from curation.teachers.base import LiveTeacher
 from curation.teachers.response_log import ResponseLog
-from curation.workdir import WorkDir
-
-# Bump when the layout or schema of work parts changes: parts written by another format are
-# never mixed with new ones (the run asks for --restart instead).
-WORK_FORMAT = 4
-
-
-def out_dir_of(cfg: CurateConfig) -> Path:
-    return Path(cfg.output.out_dir or f"out/{cfg.domain}")
-
-
-def work_dir_of(out_dir: Path) -> Path:
-    """Work parts live beside the published folder, never inside it (so they are never pushed)."""
-    return out_dir.parent / ".work" / out_dir.name
-
-
-def part_name(k: int) -> str:
-    return f"part-{k:05d}"
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
@@ -64,8 +39,9 @@ def _progress(console: Console, quiet: bool) -> Progress:
                     transient=False)
 
 
-def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress: Progress) -> int:
-    info = work.done("load")
+def _load_phase(run: RunContext, progress: Progress) -> int:
+    cfg, src, work = run.cfg, run.source, run.work
+    info = work.done(work.LOAD)
     if info is not None:
         return info["parts"]
     size = cfg.output.part_size
@@ -76,25 +52,25 @@ def _load_phase(cfg: CurateConfig, src: ResolvedSource, work: WorkDir, progress:
     for k, rows in enumerate(iter_parts(src, size, cfg.source.limit, skipped)):
         n_parts += 1
         rows_seen += len(rows)
-        name = f"load/{part_name(k)}"
+        name = work.load_part(k)
         if work.done(name) is None:
             result = timed(load_stage, rows, k * size, src.mapping, cfg.domain, src.name)
             work.write(name, result.kept)
-            work.write(name + ".rejected", result.rejected)
+            work.write(work.rejected(name), result.rejected)
             work.mark_done(name, result.count())
         progress.update(task, advance=1, status=f"{rows_seen} rows")
-    work.mark_done("load", {"parts": n_parts, "skipped_by_where": skipped[0]})
+    work.mark_done(work.LOAD, {"parts": n_parts, "skipped_by_where": skipped[0]})
     progress.update(task, total=n_parts)
     return n_parts
 
 
-def _with_source_rows(result: StageResult, work: WorkDir, n_parts: int) -> pl.DataFrame:
+def _with_source_rows(result: StageResult, run: RunContext, n_parts: int) -> pl.DataFrame:
     """A problem stage's rejected rows as the full source rows (with their responses), in one scan."""
     if result.rejected.height == 0:
         return rejected_frame()
     marks = {i: (r, d) for i, r, d in zip(result.rejected["row_index"], result.rejected["reason"],
                                           result.rejected["detail"], strict=True)}
-    parts = [work.root / f"load/{part_name(k)}.parquet" for k in range(n_parts)]
+    parts = [run.work.parquet(run.work.load_part(k)) for k in range(n_parts)]
     hit = pl.scan_parquet(parts).filter(pl.col("row_index").is_in(list(marks))).collect()
     return to_rejected(hit.with_columns(
         pl.lit(result.stage).alias("stage"),
@@ -102,8 +78,9 @@ def _with_source_rows(result: StageResult, work: WorkDir, n_parts: int) -> pl.Da
         pl.Series("detail", [marks[i][1] for i in hit["row_index"]], dtype=pl.String)))
 
 
-def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Progress, executor) -> set[int]:
+def _problem_phase(run: RunContext, n_parts: int, progress: Progress) -> set[int]:
     """Run the problem-level stages in order, each over what the previous kept; returns dropped rows."""
+    work = run.work
     cols = ["problem_id", "problem", "reference", "row_index"]
     problems: pl.DataFrame | None = None
     dropped: set[int] = set()
@@ -111,13 +88,12 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
     for stage, fn in PROBLEM_STAGES.items():
         if work.done(stage) is None:
             if problems is None:
-                frames = [pl.read_parquet(work.root / f"load/{part_name(k)}.parquet", columns=cols)
-                          for k in range(n_parts)]
+                frames = [work.read(work.load_part(k), columns=cols) for k in range(n_parts)]
                 problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
             remaining = problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
             progress.update(task, status=stage)
-            result = timed(fn, remaining, cfg, executor)
-            work.write(f"{stage}.rejected", _with_source_rows(result, work, n_parts))
+            result = timed(fn, remaining, run.cfg, run.executor)
+            work.write(work.rejected(stage), _with_source_rows(result, run, n_parts))
             work.write(stage, result.rejected.select("row_index"))
             work.mark_done(stage, {**result.count(), "info": result.info})
         dropped |= set(work.read(stage)["row_index"].to_list())
@@ -125,65 +101,58 @@ def _problem_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, progress: Pro
     return dropped
 
 
-def _sample_phase(cfg: CurateConfig, work: WorkDir, n_parts: int, dropped: set[int], lengths: LengthCounter,
-                  progress: Progress, executor, console: Console) -> None:
+def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: Progress) -> None:
+    work = run.work
     task = progress.add_task("generate + verify", total=n_parts, status="")
     kept_total = 0
 
     def problems_of(k: int) -> pl.DataFrame:
-        problems = work.read(f"load/{part_name(k)}")
+        problems = work.read(work.load_part(k))
         return problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
 
     def finished(k: int, result: PartResult) -> None:
         nonlocal kept_total
-        name = f"samples/{part_name(k)}"
+        name = work.sample_part(k)
         work.write(name, result.kept)
-        work.write(name + ".rejected", result.rejected())
+        work.write(work.rejected(name), result.rejected())
         work.mark_done(name, result.marker())
         kept_total += result.kept.height
         progress.update(task, advance=1, status=f"{kept_total} kept")
 
     pending = []
     for k in range(n_parts):
-        info = work.done(f"samples/{part_name(k)}")
+        info = work.done(work.sample_part(k))
         if info is None:
             pending.append(k)
         else:
             kept_total += info["kept"]
             progress.update(task, advance=1, status=f"{kept_total} kept")
-    if cfg.teacher.backend == "replay":
-        for k, result in executor.run_parts((k, problems_of(k)) for k in pending):
-            finished(k, result)
+    if isinstance(run.teacher, LiveTeacher):
+        _stream(run, run.teacher, pending, problems_of, finished, progress)
         return
-    _stream(cfg, work, pending, problems_of, lengths, finished, progress, console, executor)
+    for k, result in run.executor.run_parts((k, problems_of(k)) for k in pending):
+        finished(k, result)
 
 
-def _stream(cfg, work, pending, problems_of, lengths, finished, progress: Progress, console: Console,
-            executor) -> None:
+def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_of, finished,
+            progress: Progress) -> None:
     """Live teacher: one streaming scheduler over every unfinished part (``curation.run.streaming``)."""
-    total = (work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
+    total = (run.work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
     task = progress.add_task("teacher", total=None, status="")
     logs: list[ResponseLog] = []
 
     def open_part(k: int):
-        log = ResponseLog(work.path(f"responses/{part_name(k)}.jsonl"))
+        log = ResponseLog(run.work.response_log(k))
         logs.append(log)
         return problems_of(k), log
 
-    def show(c: dict) -> None:
-        settled = settled_before + c.get("settled", 0)
-        rate = c.get("settled", 0) / c["elapsed"] if c["elapsed"] else 0
-        eta = f"ETA {(total - settled) / rate:,.0f} s" if rate and total > settled else ""
-        in_flight = c.get("sent", 0) - c.get("done", 0) - c["queued"]
-        rounds = " ".join(f"r{r} {n}" for r, n in c["per_round"].items())
-        progress.update(task, completed=c.get("done", 0), total=c.get("sent", 0) or None, status=(
-            f"in flight {in_flight} | answered {c.get('answered', 0)} | verified {c.get('verified', 0)} | failed "
-            f"{c.get('failed', 0)} | asked {rounds} | "
-            f"{c.get('completion_tokens', 0) / max(c['elapsed'], 1e-9):,.0f} tok/s | problems {settled}/{total} {eta}"))
+    def show(counts: StreamProgress) -> None:
+        progress.update(task, completed=counts.done, total=counts.sent or None,
+                        status=counts.status(total, settled_before))
 
-    scheduler = StreamingScheduler(cfg, pending, open_part, LazyTeacher(cfg.teacher), executor, finished,
-                                   say=lambda m: console.print(f"[yellow]{m}[/yellow]"), progress=show)
+    scheduler = StreamingScheduler(run.cfg, pending, open_part, teacher, run.executor, finished,
+                                   say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"), progress=show)
     try:
         scheduler.run()
     finally:
@@ -195,40 +164,17 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
                  console: Console | None = None, quiet: bool = False) -> dict:
     """Run (or resume) one curation and publish it. Returns the report (``report.json``'s content).
     ``source``: the source as ``curation.prepare`` resolved it (resolved here when not given)."""
-    console = console or Console(stderr=True)
-    started = time.time()
-    src = source or resolve_source(cfg.source, cfg.domain)
-    out_dir = out_dir_of(cfg)
-    work = WorkDir(work_dir_of(out_dir))
-    lengths = LengthCounter(cfg.filters.tokenizer)  # a bad tokenizer is a config error: report it first
-    if get_domain(cfg.domain).executes_code and cfg.verify.sandbox and cfg.executor.kind == "local":
-        from verifiers.code import isolation
-
-        info = isolation()
-        if not info["unprivileged_uid"]:
-            raise ConfigError([f"verify.sandbox: the code sandbox cannot start on this machine "
-                               f"({info.get('error') or 'bubblewrap (bwrap) is not installed'}); install bubblewrap "
-                               "(apt-get install bubblewrap) or run without --sandbox"])
-    fingerprint = {"work_format": WORK_FORMAT, "recipe": cfg.fingerprint_dict(),
-                   "source": dataclasses.asdict(src)}
-    if not work.ensure(fingerprint, restart=restart):
-        raise ConfigError([f"work folder {work.root} holds parts of a different recipe or source; "
-                           "re-run with --restart to discard them"])
-    judge = LLMJudge(cfg.judge, work.path("judge")) if cfg.judge.backend != "none" else None
-    executor = make_executor(cfg, lengths, judge)
+    run = RunContext.open(cfg, source=source, restart=restart, console=console)
     try:
-        executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
-        with _progress(console, quiet) as progress:
-            n_parts = _load_phase(cfg, src, work, progress)
-            dropped = _problem_phase(cfg, work, n_parts, progress, executor)
-            _sample_phase(cfg, work, n_parts, dropped, lengths, progress, executor, console)
-        report = publish(cfg, src, work, n_parts, out_dir, lengths, started, executor.describe(),
-                         judge.summary() if judge is not None else None)
+        run.executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
+        with _progress(run.console, quiet) as progress:
+            n_parts = _load_phase(run, progress)
+            dropped = _problem_phase(run, n_parts, progress)
+            _sample_phase(run, n_parts, dropped, progress)
+        report = publish(run, n_parts)
     finally:
-        executor.close()
-        if judge is not None:
-            judge.close()
-    _check_generation(report.generation, console)
+        run.close()
+    _check_generation(report.generation, run.console)
     return report.to_dict()
 
 

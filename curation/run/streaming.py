@@ -33,6 +33,7 @@ from curation.run.part_work import PartResult
 from curation.stages.contract import StageResult, rejected_frame, split_by_reason, timed
 from curation.stages.select import select_stage
 from curation.teachers import Completion, GenRequest, LazyTeacher, RequestQueue, build_prompt, sample_seed
+from curation.teachers.generation_stats import PartGeneration
 from curation.teachers.response_log import ResponseLog
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
 
@@ -63,10 +64,34 @@ class _Part:
         self.frames: dict[tuple[int, str], list[pl.DataFrame]] = defaultdict(list)  # (round, kind) -> frames
         self.answered_in_round: Counter = Counter()
         self.seconds = Counter()  # format / verify seconds attributed to this part
-        self.stats = {"requests": 0, "sent": 0, "answered": 0, "failed": Counter(), "retried": Counter(),
-                      "prompt_tokens": 0, "completion_tokens": 0, "first_errors": {}, "duplicate_responses": 0,
-                      "first_sent": None, "last_answer": None}
-        self.rounds: dict[int, Counter] = defaultdict(Counter)
+        self.stats = PartGeneration()
+
+
+@dataclass
+class StreamProgress:
+    """The scheduler's run-wide counts, as its progress line shows them."""
+
+    sent: int = 0  # distinct requests put on the teacher's queue
+    done: int = 0  # results back: answers and final failures
+    answered: int = 0
+    failed: int = 0
+    verified: int = 0  # samples that passed the verifier
+    settled: int = 0  # problems with no further round to ask
+    completion_tokens: int = 0
+    queued: int = 0  # requests waiting in the queue
+    elapsed: float = 0.0
+    per_round: dict[int, int] = field(default_factory=dict)  # requests asked per round
+
+    def status(self, total: int, settled_before: int) -> str:
+        """The progress line: ``total`` problems to settle over the run, ``settled_before`` by earlier runs."""
+        settled = settled_before + self.settled
+        rate = self.settled / self.elapsed if self.elapsed else 0
+        eta = f"ETA {(total - settled) / rate:,.0f} s" if rate and total > settled else ""
+        in_flight = self.sent - self.done - self.queued
+        rounds = " ".join(f"r{r} {n}" for r, n in self.per_round.items())
+        return (f"in flight {in_flight} | answered {self.answered} | verified {self.verified} | failed {self.failed} | "
+                f"asked {rounds} | {self.completion_tokens / max(self.elapsed, 1e-9):,.0f} tok/s | "
+                f"problems {settled}/{total} {eta}")
 
 
 class StreamingScheduler:
@@ -74,7 +99,8 @@ class StreamingScheduler:
 
     def __init__(self, cfg: CurateConfig, parts: list[int], open_part: Callable[[int], tuple[pl.DataFrame,
                  ResponseLog]], teacher, executor, finished: Callable[[int, PartResult], None],
-                 *, say: Callable[[str], None] = lambda m: None, progress: Callable[[dict], None] | None = None):
+                 *, say: Callable[[str], None] = lambda m: None,
+                 progress: Callable[[StreamProgress], None] | None = None):
         t = cfg.teacher
         self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
         self.executor = executor  # where format filters and verification run (``curation.run.executors.local``)
@@ -85,7 +111,7 @@ class StreamingScheduler:
         self.open: dict[int, _Part] = {}
         self.waiting: dict[tuple[str, int], list[tuple[_Part, _Problem]]] = defaultdict(list)
         self.verify_buffer: list[tuple[_Part, _Problem, int, list[Completion]]] = []
-        self.counts = Counter()  # run-wide: sent, done, answered, failed, verified, settled, tokens
+        self.counts = StreamProgress()  # run-wide
         self.errors_said: set[str] = set()
         self.per_round: Counter = Counter()  # requests asked per round, run-wide
 
@@ -153,22 +179,22 @@ class StreamingScheduler:
         pid = p.row["problem_id"]
         reqs = [GenRequest(pid, i, p.prompt, sample_seed(t.seed, pid, i), p.round) for i in range(p.asked, p.asked + n)]
         p.asked += n
-        part.stats["requests"] += n
-        part.rounds[p.round].update(problems=1, requests=n)
+        part.stats.requests += n
+        part.stats.round(p.round).update(problems=1, requests=n)
         self.per_round[p.round] += n
         for req in reqs:
             done = part.log.answered.get(req.key)
             if done is not None:  # answered by an earlier run: served from the log
                 self._arrive(part, p, done)
                 continue
-            part.stats["sent"] += 1
-            part.rounds[p.round]["sent"] += 1
-            if part.stats["first_sent"] is None:
-                part.stats["first_sent"] = time.time()
+            part.stats.sent += 1
+            part.stats.round(p.round)["sent"] += 1
+            if part.stats.first_sent is None:
+                part.stats.first_sent = time.time()
             first = req.key not in self.waiting
             self.waiting[req.key].append((part, p))
             if first:
-                self.counts["sent"] += 1
+                self.counts.sent += 1
                 self.queue.put(req, (part.k, p.round, p.pos, req.sample_index))
                 if self.serving is None:
                     self.serving = asyncio.ensure_future(self._serve())
@@ -179,34 +205,37 @@ class StreamingScheduler:
         await self.teacher.serve(self.queue, self._on_result)
 
     def _on_result(self, c: Completion) -> None:
-        self.counts["done"] += 1
-        self.counts["answered" if c.ok else "failed"] += 1
-        self.counts["completion_tokens"] += c.completion_tokens or 0
+        self.counts.done += 1
+        if c.ok:
+            self.counts.answered += 1
+        else:
+            self.counts.failed += 1
+        self.counts.completion_tokens += c.completion_tokens or 0
         for part, p in self.waiting.pop((c.problem_id, c.sample_index), []):
             part.log.append(c)
             if c.ok:
-                part.stats["last_answer"] = time.time()
+                part.stats.last_answer = time.time()
             self._arrive(part, p, c)
         self._open_more()
 
     def _arrive(self, part: _Part, p: _Problem, c: Completion) -> None:
         s = part.stats
-        s["retried"].update(c.extra.get("retried", {}))
+        s.retried.update(c.extra.get("retried", {}))
         if c.ok:
             p.arrived.append(c)
             p.answered_any = True
-            s["answered"] += 1
-            s["prompt_tokens"] += c.prompt_tokens or 0
-            s["completion_tokens"] += c.completion_tokens or 0
-            part.rounds[p.round]["answered"] += 1
+            s.answered += 1
+            s.prompt_tokens += c.prompt_tokens or 0
+            s.completion_tokens += c.completion_tokens or 0
+            s.round(p.round)["answered"] += 1
             digest = hashlib.sha1(c.text.encode()).digest()
             if digest in p.seen:
-                s["duplicate_responses"] += 1
+                s.duplicate_responses += 1
             p.seen.add(digest)
         else:
             p.failures[c.error] += 1
-            s["failed"][c.error] += 1
-            s["first_errors"].setdefault(c.error, c.detail)
+            s.failed[c.error] += 1
+            s.first_errors.setdefault(c.error, c.detail)
             if c.error not in self.errors_said:
                 self.errors_said.add(c.error)
                 self.say(f"teacher: first {c.error} (after {c.attempts} attempt(s)): {c.detail or 'no detail'}")
@@ -268,8 +297,8 @@ class StreamingScheduler:
             part.frames[(rnd, kind)].append(frame)
         verified = groups["ver_kept"].height if "ver_kept" in groups else 0
         p.verified += verified
-        part.rounds[rnd]["verified"] += verified
-        self.counts["verified"] += verified
+        part.stats.round(rnd)["verified"] += verified
+        self.counts.verified += verified
         self._decide(part, p)
 
     def _decide(self, part: _Part, p: _Problem) -> None:
@@ -278,7 +307,7 @@ class StreamingScheduler:
             self._start_round(part, p)
             return
         part.unsettled -= 1
-        self.counts["settled"] += 1
+        self.counts.settled += 1
         if part.unsettled == 0:
             self._finish(part)
 
@@ -299,11 +328,10 @@ class StreamingScheduler:
 
     def _show(self) -> None:
         if self.progress:
-            self.progress({**self.counts, "queued": self.queue.qsize(), "elapsed": time.time() - self.t0,
-                           "per_round": dict(sorted(self.per_round.items()))})
-
-
-_ROUND_KEYS = ("problems", "requests", "sent", "answered", "verified")
+            self.counts.queued = self.queue.qsize()
+            self.counts.elapsed = time.time() - self.t0
+            self.counts.per_round = dict(sorted(self.per_round.items()))
+            self.progress(self.counts)
 
 
 def assemble(part: _Part, cfg: CurateConfig) -> PartResult:
@@ -314,9 +342,8 @@ def assemble(part: _Part, cfg: CurateConfig) -> PartResult:
     details = ["" if p.answered_any else ", ".join(f"{k} x{n}" for k, n in sorted(p.failures.items()))
                for p in order]
     gen = split_by_reason(part.frame, "generate", reasons, details,
-                          out=pl.DataFrame({"n": range(part.stats["answered"])}))
-    s = part.stats
-    gen.seconds = (s["last_answer"] - s["first_sent"]) if s["first_sent"] and s["last_answer"] else 0.0
+                          out=pl.DataFrame({"n": range(part.stats.answered)}))
+    gen.seconds = part.stats.teacher_seconds
     stages = [gen]
     pos = {p.row["row_index"]: p.pos for p in order}
 
@@ -326,17 +353,14 @@ def assemble(part: _Part, cfg: CurateConfig) -> PartResult:
             return pl.concat(frames)
         return rejected_frame() if rejected else samples_frame([])
 
-    for rnd in sorted(part.rounds):
+    rounds = part.stats.rounds
+    for rnd in sorted(rounds):
         fmt_kept = joined(rnd, "fmt_kept")
         fmt = StageResult("format", fmt_kept, joined(rnd, "fmt_rejected", True),
-                          part.answered_in_round[rnd], seconds=part.seconds["format"] / len(part.rounds))
+                          part.answered_in_round[rnd], seconds=part.seconds["format"] / len(rounds))
         ver = StageResult("verify", joined(rnd, "ver_kept"), joined(rnd, "ver_rejected", True),
-                          fmt_kept.height, seconds=part.seconds["verify"] / len(part.rounds))
+                          fmt_kept.height, seconds=part.seconds["verify"] / len(rounds))
         stages += [fmt, ver]
     verified = [st.kept for st in stages if st.stage == "verify" and st.kept.height]
     stages.append(timed(select_stage, pl.concat(verified) if verified else pl.DataFrame(), cfg.select.keep))
-    generation = {k: v for k, v in s.items() if k not in ("first_sent", "last_answer")}
-    generation.update(failed=dict(s["failed"]), retried=dict(s["retried"]), teacher_seconds=gen.seconds,
-                      span=[s["first_sent"], s["last_answer"]],
-                      rounds=[{"round": r, **{k: c[k] for k in _ROUND_KEYS}} for r, c in sorted(part.rounds.items())])
-    return PartResult(stages[-1].kept, stages, generation)
+    return PartResult(stages[-1].kept, stages, part.stats)

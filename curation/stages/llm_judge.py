@@ -8,7 +8,7 @@ gold and must end with one strict line, ``VERDICT: EQUIVALENT`` or ``VERDICT: DI
 reply in any other form leaves the verdict undecided (``judge_unparseable``); a request that
 failed leaves the verifier's verdict as it was. Decided verdicts say ``via=judge`` in their
 detail (the card counts them). Every reply is appended to ``<work>/judge/replies.jsonl`` as it
-arrives, so a re-run asks only for what is missing.
+arrives (``WorkDir.judge_log``), so a re-run asks only for what is missing.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ def gold_text(reference: str) -> str:
 
 
 class LLMJudge:
-    def __init__(self, cfg: TeacherConfig, folder: Path):
+    def __init__(self, cfg: TeacherConfig, log_path: Path):
         self.cfg = cfg
         self.teacher = LazyTeacher(cfg)
-        self.log = ResponseLog(Path(folder) / "replies.jsonl")
+        self.log = ResponseLog(log_path)
         self.asked = self.decided = 0
 
     def close(self) -> None:

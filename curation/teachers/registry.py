@@ -38,6 +38,12 @@ def make_teacher(cfg: TeacherConfig) -> Teacher:
     return teacher
 
 
+def run_teacher(cfg: TeacherConfig) -> Teacher:
+    """The teacher a run uses: the replayed source as it is, a live backend built on its first request."""
+    cls = TEACHERS[cfg.backend]
+    return LazyTeacher(cfg) if issubclass(cls, LiveTeacher) else cls(cfg)
+
+
 class LazyTeacher(LiveTeacher):
     """A live backend built on its first request (see the module docstring)."""
 

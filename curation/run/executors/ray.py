@@ -25,12 +25,16 @@ import numpy as np
 import polars as pl
 
 from curation.config import CurateConfig
+from curation.dedup.decontaminate import contamination
+from curation.dedup.minhash import signatures
 from curation.domains import get_domain
 from curation.optional import require
-from curation.run.part_work import PartResult
+from curation.run.executors.base import Executor
+from curation.run.part_work import PartResult, run_part
 from curation.settings import ConfigError
 from curation.stages.contract import StageResult
 from curation.stages.format_filters import LengthCounter
+from curation.stages.verify import format_and_verify
 
 
 class _Worker:
@@ -62,23 +66,15 @@ class _Worker:
         return info
 
     def run_part(self, problems: pl.DataFrame) -> PartResult:
-        from curation.run.part_work import run_part
-
         return run_part(problems, self.cfg, self.lengths)
 
     def check(self, samples: pl.DataFrame) -> tuple[StageResult, StageResult]:
-        from curation.stages.verify import format_and_verify
-
         return tuple(format_and_verify(samples, self.cfg, self.lengths))
 
     def signatures(self, texts: list[str], num_perm: int, shingle: int) -> np.ndarray:
-        from curation.dedup.minhash import signatures
-
         return signatures(texts, num_perm=num_perm, shingle=shingle)
 
     def contamination_of(self, item: tuple[list[str], list[str]], index) -> list[str | None]:
-        from curation.dedup.decontaminate import contamination
-
         return contamination(item[0], item[1], index)
 
 
@@ -102,16 +98,15 @@ def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
     return [(i, min(n, i + size)) for i in range(0, n, size)]
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     name = "ray"
-    parallel_checks = 1  # set to the number of workers once started
 
     def __init__(self, cfg: CurateConfig, lengths: LengthCounter):
+        super().__init__(cfg, lengths)  # parallel_checks: the number of workers once started
         self.ray = require("ray", "ray", "--executor ray")
-        self.cfg, self.lengths = cfg, lengths
         self.workers: list = []
         self.nodes: list[dict] = []
-        self.task_seconds: Counter = Counter()
+        self._turn = -1  # the worker the last ``check`` went to
         self.started_here = False
         self.start_seconds = 0.0
         self.lost = self.retried = 0  # workers lost with their nodes; calls sent again because of it
@@ -179,7 +174,7 @@ class RayExecutor:
                 "node_isolation": [{"host": n["host"], "ip": n["ip"], "workers": n["workers"],
                                     "isolation": n["isolation"]} for n in self.nodes],
                 "workers_lost": self.lost, "calls_retried": self.retried,
-                "task_seconds": {k: round(v, 3) for k, v in sorted(self.task_seconds.items())}}
+                "task_seconds": self.task_timings()}
 
     # -- calls, with a lost worker's call sent again to a live one ------------------------------
 
@@ -258,13 +253,11 @@ class RayExecutor:
             return fmt, ver
 
     def _next_worker(self) -> int:
-        self._turn = (getattr(self, "_turn", -1) + 1) % len(self.workers)
+        self._turn = (self._turn + 1) % len(self.workers)
         return self._turn
 
     def signatures(self, texts: list[str], *, num_perm: int, shingle: int) -> np.ndarray:
         if len(texts) < 2048:
-            from curation.dedup.minhash import signatures
-
             return signatures(texts, num_perm=num_perm, shingle=shingle)
         spans = _chunks(len(texts), 4 * len(self.workers))
         parts = dict(self._map("signatures", [texts[a:b] for a, b in spans], (num_perm, shingle)))
@@ -272,8 +265,6 @@ class RayExecutor:
 
     def contamination(self, problems: list[str], references: list[str], index) -> list[str | None]:
         if len(problems) < 512:
-            from curation.dedup.decontaminate import contamination
-
             return contamination(problems, references, index)
         shared = self.ray.put(index)
         spans = _chunks(len(problems), 4 * len(self.workers))
