@@ -29,7 +29,7 @@ from merge.recipe import Recipe, load_recipe
 
 
 @dataclass
-class Step:
+class RecipeStep:
     name: str  # curate-RUN, train-BRANCH, merge, evaluate
     command: list[str]
     module: int  # index of the module name in ``command``: what follows it is the step's own arguments
@@ -66,12 +66,12 @@ def _flag_args(settings: dict) -> list[str]:
     return args
 
 
-def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | None = None) -> list[Step]:
+def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | None = None) -> list[RecipeStep]:
     """The recipe's commands in order: every curation run, every branch's training, the merge,
     the evaluation."""
     work = Path(work).expanduser().resolve()
     student = str(Path(student).expanduser().resolve()) if Path(student).expanduser().exists() else student
-    steps: list[Step] = []
+    steps: list[RecipeStep] = []
     runs = recipe.runs()
     for name, (_, run) in runs.items():
         out = work / "data" / name
@@ -79,7 +79,7 @@ def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | N
         for flag, value in (("--recipe", run.recipe), ("--preset", run.preset), ("--source", run.source),
                             ("--teacher", run.teacher), ("--teacher-model", run.teacher_model)):
             cmd += [flag, value] if value is not None else []
-        steps.append(Step(f"curate-{name}", cmd + list(run.args), 3, out))
+        steps.append(RecipeStep(f"curate-{name}", cmd + list(run.args), 3, out))
     train_cmd = shlex.split(launcher) + ["training.cli"] if launcher else _python("training.cli")
     experts = {}
     for b in recipe.branches.values():
@@ -89,7 +89,7 @@ def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | N
         for spec in b.train.mixture:
             ref, factor = _split_spec(spec)
             cmd += ["--data", (str(work / "data" / ref) if ref in runs else ref) + factor]
-        steps.append(Step(f"train-{b.name}", cmd + _flag_args(b.train.settings), len(train_cmd) - 1, out))
+        steps.append(RecipeStep(f"train-{b.name}", cmd + _flag_args(b.train.settings), len(train_cmd) - 1, out))
     merged = work / "merged"
     cmd = _python("merge.cli") + ["--plan", recipe.plan, "--out", str(merged)]
     for name in load_plan(recipe.plan).inputs():
@@ -99,12 +99,12 @@ def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | N
             cmd += [f"--{name}", str(experts[name])]
         else:
             cmd += ["--model", f"{name}={experts[name]}"]
-    steps.append(Step("merge", cmd + recipe.merge_args, 2, merged))
+    steps.append(RecipeStep("merge", cmd + recipe.merge_args, 2, merged))
     if recipe.evaluate is not None:
         out = work / "eval"
         cmd = _python("evaluation.cli") + ["--model", str(merged), "--benchmarks", ",".join(recipe.evaluate.benchmarks),
                                            "--out", str(out)]
-        steps.append(Step("evaluate", cmd + recipe.evaluate.args, 2, out))
+        steps.append(RecipeStep("evaluate", cmd + recipe.evaluate.args, 2, out))
     return steps
 
 
@@ -114,7 +114,7 @@ def _split_spec(spec: str) -> tuple[str, str]:
     return (head, op + n) if op and n.isdigit() else (spec, "")
 
 
-def output_complete(step: Step) -> bool:
+def output_complete(step: RecipeStep) -> bool:
     """Whether the step's output is all there (read from what each command writes last)."""
     out = step.out
     if step.name.startswith("curate-"):
@@ -128,23 +128,23 @@ def output_complete(step: Step) -> bool:
     return (out / "results.json").is_file()
 
 
-def _marker(work: Path, step: Step) -> Path:
+def _marker(work: Path, step: RecipeStep) -> Path:
     return work / ".steps" / f"{step.name}.json"
 
 
-def is_done(work: Path, step: Step) -> bool:
+def is_done(work: Path, step: RecipeStep) -> bool:
     marker = _marker(work, step)
     return (output_complete(step) and marker.is_file()
             and json.loads(marker.read_text()).get("command") == step.key())
 
 
 class StepFailed(Exception):
-    def __init__(self, step: Step, error: str):
+    def __init__(self, step: RecipeStep, error: str):
         self.step, self.error = step, error
         super().__init__(f"step {step.name} failed: {error}")
 
 
-def run_step(work: Path, step: Step, *, echo=True) -> None:
+def run_step(work: Path, step: RecipeStep, *, echo=True) -> None:
     """Run one command, its output teed to WORK/logs/STEP.log (and stderr); mark it done."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
