@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from curation.config import CurateConfig
+from curation.run.executors.base import Executor
 from curation.run.part_work import PartResult
 from curation.stages.contract import StageResult, rejected_frame, split_by_reason, timed
 from curation.stages.select import select_stage
-from curation.teachers import Completion, GenRequest, LazyTeacher, RequestQueue, build_prompt, sample_seed
+from curation.teachers import Completion, GenRequest, LazyTeacher, LiveTeacher, RequestQueue, build_prompt, sample_seed
 from curation.teachers.generation_stats import PartGeneration
 from curation.teachers.response_log import ResponseLog
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
@@ -98,12 +99,13 @@ class StreamingScheduler:
     """Runs every unfinished part's rejection sampling against one live teacher."""
 
     def __init__(self, cfg: CurateConfig, parts: list[int], open_part: Callable[[int], tuple[pl.DataFrame,
-                 ResponseLog]], teacher, executor, finished: Callable[[int, PartResult], None],
+                 ResponseLog]], teacher: LiveTeacher, executor: Executor,
+                 finished: Callable[[int, PartResult], None],
                  *, say: Callable[[str], None] = lambda m: None,
                  progress: Callable[[StreamProgress], None] | None = None):
         t = cfg.teacher
         self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
-        self.executor = executor  # where format filters and verification run (``curation.run.executors.local``)
+        self.executor = executor  # where format filters and verification run (``curation.run.executors``)
         self.finished, self.say, self.progress = finished, say, progress
         self.budget = t.budget or t.samples * t.rounds
         self.target_queued = 2 * t.concurrency  # requests kept waiting so the teacher never idles
