@@ -5,7 +5,7 @@ GSM8K; about 14.8k), plus seeded perturbed copies up to the requested size: a th
 re-spaced and re-cased (duplicates), a third with one word changed (near duplicates), a
 third with their numbers changed (distinct problems that must survive).
 
-Ours: ``curation.minhash.signatures`` (vectorised, batches of 2048 documents) + ``cluster``.
+Ours: ``curation.dedup.minhash.signatures`` (vectorised, batches of 2048 documents) + ``cluster``.
 Baseline: one ``datasketch.MinHash`` per document with one ``update`` per shingle, then
 ``MinHashLSH.query`` / ``insert`` greedily in the same order. Both use the same shingles and
 parameters (threshold 0.8, 128 permutations, word 3-grams), so they must find the same
@@ -67,7 +67,7 @@ def corpus(data: Path, size: int) -> list[str]:
 
 
 def run_ours(docs: list[str]) -> list[int]:
-    from curation.minhash import cluster, signatures
+    from curation.dedup.minhash import cluster, signatures
 
     sigs = signatures(docs, num_perm=NUM_PERM, shingle=SHINGLE)
     return [int(x) for x in cluster(sigs, list(range(len(docs))), THRESHOLD)]
@@ -76,7 +76,7 @@ def run_ours(docs: list[str]) -> list[int]:
 def run_plain(docs: list[str]) -> list[int]:
     from datasketch import MinHash, MinHashLSH
 
-    from curation.text_normalize import shingle_hash_py, tokens
+    from curation.dedup.text_normalize import shingle_hash_py, tokens
 
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     out = []

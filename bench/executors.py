@@ -71,9 +71,9 @@ def curate(source: Path, out: Path, *extra: str) -> tuple[float, dict]:
 
 def problem_stage_costs(executor_kind: str, texts: list[str]) -> dict:
     from curation import build_config
-    from curation.decontaminate import BenchmarkIndex
-    from curation.executors import make_executor
-    from curation.format_filters import LengthCounter
+    from curation.dedup.decontaminate import BenchmarkIndex
+    from curation.run.executors import make_executor
+    from curation.stages.format_filters import LengthCounter
 
     cfg = build_config({"domain": "math", "source": {"path": "demo"}, "executor": {"kind": executor_kind}})
     ex = make_executor(cfg, LengthCounter(None))

@@ -11,8 +11,8 @@ import argparse
 import time
 
 from curation.config import TeacherConfig
+from curation.dry_run.scripted_server import ServerProcess
 from curation.teachers import Completion, GenRequest, OpenAITeacher
-from curation.teachers.scripted_server import ServerProcess
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curation.teachers.scripted_server import ServerProcess  # noqa: E402
+from curation.dry_run.scripted_server import ServerProcess  # noqa: E402
 
 RIGHT = "<think>\nAdd the two numbers.\n</think>\n\nThe answer is \\boxed{{{a}}}."
 WRONG = "<think>\nA guess.\n</think>\n\nThe answer is \\boxed{{{b}}}."

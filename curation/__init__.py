@@ -1,79 +1,60 @@
 """Curation: problems -> teacher samples -> verified, deduplicated SFT shards with a card.
 
-Public surface:
-- the domain registry (``Domain``, ``DOMAINS``, ``register_domain``, ``get_domain`` and the
-  built-in reference builders and batch verifiers a new domain may reuse);
-- the config (``CurateConfig`` and its sections, ``build_config``, ``prepare``, ``load_recipe``)
-  and the typed-settings kernel every command shares (``setting``, ``Flags``, ``set_fields``,
-  ``load_mapping``, ``parse_pairs``, ``ConfigError``, ``fail``, ``ref_problem``, ``require``);
-- the record contracts (``Problem``, ``SAMPLE_SCHEMA``, ``Malformed``) and the stage contract
-  (``StageResult``, ``split_by_reason``, ``Funnel``);
-- the run (``run_curation``, ``run_part``) and ``find_near_duplicates`` / ``find_contaminated`` /
-  ``verify_responses`` for use without the CLI.
+Public surface, by role (each name is imported from its module on first use, PEP 562, so
+``from curation import setting`` loads the settings kernel alone: no polars, pyarrow, rich, pipeline
+or teacher clients):
+
+- settings kernel, shared by every command: ``setting``, ``Flags``, ``registry_choice``,
+  ``set_fields``, ``coerce_setting``, ``leaf_type``, ``load_mapping``, ``load_yaml``, ``parse_pairs``,
+  ``ConfigError``, ``fail``, ``ref_problem``, ``looks_like_hub_id``, ``require``, ``MissingExtra``;
+- domains: ``DOMAINS``, ``Domain``, ``register_domain``, ``get_domain``, the reference builders
+  (``math_reference``, ...) and the verifier entries a new domain may reuse (``verify_math_answers``,
+  ...); records: ``Problem``, ``Malformed``, ``problem_id``, ``exact_dedup_key``;
+- the curate config: ``CurateConfig``, ``TeacherConfig``, ``VerifyConfig``, ``parse_config``,
+  ``build_config``, ``prepare``, ``read_recipe_yaml``, ``with_demo``, ``RECIPES_DIR``, ``PRESETS``;
+- running and its parts, for use without the CLI: ``run_curation``, ``TeacherFailed``, ``run_part``,
+  ``PartResult``, ``RunReport``, ``StageResult``, ``split_by_reason``, ``Funnel``, ``SAMPLE_SCHEMA``,
+  ``verify_responses``, ``ResponseLog``, ``exact_duplicates``, ``find_near_duplicates``,
+  ``find_contaminated``, ``KNOWN_BENCHMARKS``, ``benchmark_rows``.
+
+The subpackages hold the rest, by role: ``sources``, ``stages``, ``dedup``, ``teachers``, ``run``,
+``output``, ``dry_run`` (see docs/architecture.md).
 """
 
-from curation.benchmarks import KNOWN_BENCHMARKS, benchmark_rows
-from curation.checks import build_config, prepare
-from curation.config import (
-    RECIPES_DIR,
-    CurateConfig,
-    TeacherConfig,
-    VerifyConfig,
-    load_recipe,
-    parse_config,
-    with_demo,
-)
-from curation.decontaminate import find_contaminated
-from curation.domains import (
-    DOMAINS,
-    Domain,
-    code_reference,
-    get_domain,
-    math_reference,
-    register_domain,
-    science_reference,
-    verify_choices,
-    verify_math_answers,
-    verify_programs,
-)
-from curation.exact_dedup import exact_duplicates
-from curation.minhash import find_near_duplicates
-from curation.optional import MissingExtra, require
-from curation.part_work import PartResult, run_part
-from curation.pipeline import TeacherFailed, run_curation
-from curation.records import Malformed, Problem, exact_dedup_key, problem_id
-from curation.report import RunReport
-from curation.rounds import ResponseLog
-from curation.settings import (
-    ConfigError,
-    Flags,
-    coerce_setting,
-    fail,
-    leaf_type,
-    load_mapping,
-    load_yaml,
-    looks_like_hub_id,
-    parse_pairs,
-    ref_problem,
-    registry_choice,
-    set_fields,
-    setting,
-)
-from curation.sources import PRESETS
-from curation.stages import Funnel, StageResult, split_by_reason
-from curation.teachers import SAMPLE_SCHEMA
-from curation.verify_stage import verify_responses
+from __future__ import annotations
 
-__all__ = [
-    "DOMAINS", "Domain", "register_domain", "get_domain", "math_reference", "code_reference", "science_reference",
-    "verify_math_answers", "verify_programs", "verify_choices",
-    "ConfigError", "CurateConfig", "TeacherConfig", "VerifyConfig", "build_config", "prepare", "parse_config",
-    "load_recipe", "with_demo", "RECIPES_DIR",
-    "setting", "Flags", "registry_choice", "set_fields", "coerce_setting", "leaf_type", "load_mapping", "load_yaml",
-    "parse_pairs", "fail", "ref_problem", "looks_like_hub_id", "require", "MissingExtra",
-    "run_curation", "TeacherFailed", "RunReport", "run_part", "PartResult", "Problem", "Malformed", "SAMPLE_SCHEMA",
-    "problem_id",
-    "exact_dedup_key", "exact_duplicates", "PRESETS", "Funnel", "StageResult", "split_by_reason",
-    "find_near_duplicates", "find_contaminated", "verify_responses", "ResponseLog", "KNOWN_BENCHMARKS",
-    "benchmark_rows",
-]
+import importlib
+
+_EXPORTS = {
+    "curation.settings": ("ConfigError", "Flags", "coerce_setting", "fail", "leaf_type", "load_mapping", "load_yaml",
+                          "looks_like_hub_id", "parse_pairs", "ref_problem", "registry_choice", "set_fields",
+                          "setting"),
+    "curation.optional": ("MissingExtra", "require"),
+    "curation.domains": ("DOMAINS", "Domain", "code_reference", "get_domain", "math_reference", "register_domain",
+                         "science_reference", "verify_choices", "verify_math_answers", "verify_programs"),
+    "curation.records": ("Malformed", "Problem", "exact_dedup_key", "problem_id"),
+    "curation.config": ("RECIPES_DIR", "CurateConfig", "TeacherConfig", "VerifyConfig", "parse_config",
+                        "read_recipe_yaml", "with_demo"),
+    "curation.checks": ("build_config", "prepare"),
+    "curation.sources": ("KNOWN_BENCHMARKS", "PRESETS", "benchmark_rows"),
+    "curation.run": ("PartResult", "TeacherFailed", "run_curation", "run_part"),
+    "curation.output": ("RunReport",),
+    "curation.stages": ("Funnel", "StageResult", "split_by_reason", "verify_responses"),
+    "curation.teachers": ("SAMPLE_SCHEMA", "ResponseLog"),
+    "curation.dedup": ("exact_duplicates", "find_contaminated", "find_near_duplicates"),
+}
+_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'curation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from curation.benchmarks import check_local_benchmark
 from curation.config import CurateConfig, parse_config
 from curation.domains import DOMAINS, domain_names
 from curation.settings import ConfigError, ref_problem
-from curation.sources import PRESETS, ResolvedSource, resolve_source
-from curation.teachers import TEACHERS
+from curation.sources.benchmarks import check_local_benchmark
+from curation.sources.rows import PRESETS, ResolvedSource, resolve_source
+from curation.teachers.registry import TEACHERS, live_teachers
 
 
 def registry_problems(cfg: CurateConfig) -> list[str]:
@@ -31,8 +31,8 @@ def registry_problems(cfg: CurateConfig) -> list[str]:
     if t.backend in ("hf", "vllm") and isinstance(t.model, str) and (problem := ref_problem(t.model, "teacher.model")):
         p.append(problem)
     j = cfg.judge
-    if j.backend != "none" and not getattr(TEACHERS.get(j.backend), "live", False):
-        live = ", ".join(sorted(k for k, c in TEACHERS.items() if getattr(c, "live", False)))
+    if j.backend != "none" and j.backend not in live_teachers():
+        live = ", ".join(sorted(live_teachers()))
         p.append(f"judge.backend: must be none or a live teacher ({live}), got {j.backend!r}")
     return p
 

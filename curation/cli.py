@@ -13,14 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from curation.checks import prepare
-from curation.config import CurateConfig, iter_fields, load_recipe, with_demo
+from curation.config import CurateConfig, iter_fields, read_recipe_yaml, with_demo
 from curation.domains import DOMAINS, get_domain
 from curation.optional import MissingExtra
 from curation.settings import ConfigError, Flags, fail
 
 
 def _presets():
-    from curation.sources import PRESETS
+    from curation.sources.rows import PRESETS
 
     return PRESETS
 
@@ -32,7 +32,9 @@ def _teachers():
 
 
 def _live_teachers():
-    return [name for name, cls in _teachers().items() if getattr(cls, "live", False)] + ["none"]
+    from curation.teachers import live_teachers
+
+    return [*live_teachers(), "none"]
 
 
 def _config_flags() -> Flags:
@@ -101,12 +103,12 @@ def _domain_command(domain: str) -> click.Command:
                        "is in the token owner's namespace).")
     @flags
     def command(recipe, restart, quiet, push_to_hub, **kwargs):
-        from curation.pipeline import TeacherFailed, run_curation
+        from curation.run.pipeline import TeacherFailed, run_curation
 
         console = Console(stderr=True)
         overrides, problems = flags.values(kwargs)
         try:
-            data = load_recipe(recipe or shipped) if (recipe or shipped) else {}
+            data = read_recipe_yaml(recipe or shipped) if (recipe or shipped) else {}
         except ConfigError as exc:
             _fail(exc.problems + problems)
         if "source.path" in overrides and "source.preset" not in overrides and isinstance(data.get("source"), dict):
@@ -190,7 +192,7 @@ def push(out_dir, repo, private, revision, message, token) -> None:
 
 
 def _push(out_dir, repo, **kwargs) -> None:
-    from curation.push import PushError, push_folder
+    from curation.output.push import PushError, push_folder
 
     try:
         push_folder(out_dir, repo, log=lambda m: click.echo(m, err=True), **kwargs)
@@ -201,7 +203,7 @@ def _push(out_dir, repo, **kwargs) -> None:
 @main.command()
 def presets() -> None:
     """List the named sources usable with --preset."""
-    from curation.sources import PRESETS
+    from curation.sources.rows import PRESETS
 
     for name, p in sorted(PRESETS.items()):
         click.echo(f"{name}: {p['path']} [{p.get('subset') or '-'}/{p.get('split', 'train')}] - {p['about']}")

@@ -13,144 +13,143 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.settings import ConfigError, coerce_setting, leaf_type, load_yaml, set_fields
-from curation.settings import setting as _opt
+from curation.settings import ConfigError, coerce_setting, leaf_type, load_yaml, set_fields, setting
 
 
 @dataclass
 class SourceConfig:
-    path: str | None = _opt(None, "--source", "Local JSONL/JSON/Parquet file, folder or glob; a Hugging Face "
-                            "dataset id; or 'demo' for the embedded demo set.")
-    preset: str | None = _opt(None, "--preset", "Named source with its field mapping (see `curate presets`).")
-    subset: str | None = _opt(None, "--subset", "Hub dataset subset (config name).")
-    split: str = _opt("train", "--split", "Hub dataset split.")
-    fields: dict[str, str] = _opt({}, "--field", "Field mapping OURS=THEIRS, e.g. --field problem=question "
-                                  "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
-                                  multiple=True, metavar="OURS=THEIRS")
-    limit: int | None = _opt(None, "--limit", "Read only the first N source rows.")
-    where: dict[str, str] = _opt({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable; "
-                                 "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True,
-                                 metavar="FIELD=VALUE")
+    path: str | None = setting(None, "--source", "Local JSONL/JSON/Parquet file, folder or glob; a Hugging Face "
+                               "dataset id; or 'demo' for the embedded demo set.")
+    preset: str | None = setting(None, "--preset", "Named source with its field mapping (see `curate presets`).")
+    subset: str | None = setting(None, "--subset", "Hub dataset subset (config name).")
+    split: str = setting("train", "--split", "Hub dataset split.")
+    fields: dict[str, str] = setting({}, "--field", "Field mapping OURS=THEIRS, e.g. --field problem=question "
+                                     "(repeatable). Ours: id, problem, answer, responses, finish_reasons, source.",
+                                     multiple=True, metavar="OURS=THEIRS")
+    limit: int | None = setting(None, "--limit", "Read only the first N source rows.")
+    where: dict[str, str] = setting({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable; "
+                                    "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True,
+                                    metavar="FIELD=VALUE")
 
 
 @dataclass
 class TeacherConfig:
-    backend: str = _opt("replay", "--teacher", "Generation backend: replay (traces in the source), openai (any "
-                        "OpenAI-compatible server), vllm (local GPUs), hf (transformers generate).")
-    model: str = _opt("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model: the served model name "
-                      "(openai), a local path or Hub id (vllm, hf); recorded per sample.")
-    base_urls: list[str] = _opt([], "--base-url", "OpenAI-compatible endpoint, e.g. http://node1:8000/v1 "
-                                "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False,
-                                metavar="URL")
-    api_key_env: str = _opt("OPENAI_API_KEY", None, fingerprint=False)
-    endpoint: str = _opt("chat", "--endpoint", "openai: chat (/chat/completions) or completions (/completions).")
-    prompt: str | None = _opt(None, "--prompt", "Prompt template with {problem} (default: the domain's "
-                              "instruction, e.g. math asks for the answer in \\boxed{}).")
-    temperature: float = _opt(0.6, "--temperature", "Sampling temperature.")
-    top_p: float = _opt(0.95, "--top-p", "Nucleus sampling top_p.")
-    max_tokens: int = _opt(32768, "--max-tokens", "Most new tokens per response.")
-    seed: int | None = _opt(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
-                            "sample index, so a re-run asks for the same samples.")
-    samples: int = _opt(1, "--samples", "Live teachers: samples per problem per round.")
-    rounds: int = _opt(1, "--rounds", "Rejection-sampling rounds: each round re-samples only the problems with "
-                       "fewer than --want verified samples.")
-    want: int = _opt(1, "--want", "Verified samples wanted per problem (rounds stop for a problem once reached).")
-    budget: int | None = _opt(None, "--budget", "Most samples requested per problem over all rounds "
-                              "(default samples x rounds).")
-    concurrency: int = _opt(64, "--concurrency", "openai: requests in flight.", fingerprint=False)
-    request_timeout_s: float = _opt(1800.0, "--request-timeout", "openai: seconds per request attempt.",
-                                    fingerprint=False)
-    max_retries: int = _opt(8, "--max-retries", "openai: retries on 429/5xx/connection errors/timeouts "
-                            "(exponential backoff).", fingerprint=False)
-    backoff_s: float = _opt(1.0, None, fingerprint=False)
-    tensor_parallel_size: int = _opt(1, "--tensor-parallel-size", "vllm: GPUs per model replica.",
-                                     fingerprint=False)
+    backend: str = setting("replay", "--teacher", "Generation backend: replay (traces in the source), openai (any "
+                           "OpenAI-compatible server), vllm (local GPUs), hf (transformers generate).")
+    model: str = setting("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model: the served model name "
+                         "(openai), a local path or Hub id (vllm, hf); recorded per sample.")
+    base_urls: list[str] = setting([], "--base-url", "OpenAI-compatible endpoint, e.g. http://node1:8000/v1 "
+                                   "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False,
+                                   metavar="URL")
+    api_key_env: str = setting("OPENAI_API_KEY", None, fingerprint=False)
+    endpoint: str = setting("chat", "--endpoint", "openai: chat (/chat/completions) or completions (/completions).")
+    prompt: str | None = setting(None, "--prompt", "Prompt template with {problem} (default: the domain's "
+                                 "instruction, e.g. math asks for the answer in \\boxed{}).")
+    temperature: float = setting(0.6, "--temperature", "Sampling temperature.")
+    top_p: float = setting(0.95, "--top-p", "Nucleus sampling top_p.")
+    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.")
+    seed: int | None = setting(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
+                               "sample index, so a re-run asks for the same samples.")
+    samples: int = setting(1, "--samples", "Live teachers: samples per problem per round.")
+    rounds: int = setting(1, "--rounds", "Rejection-sampling rounds: each round re-samples only the problems with "
+                          "fewer than --want verified samples.")
+    want: int = setting(1, "--want", "Verified samples wanted per problem (rounds stop for a problem once reached).")
+    budget: int | None = setting(None, "--budget", "Most samples requested per problem over all rounds "
+                                 "(default samples x rounds).")
+    concurrency: int = setting(64, "--concurrency", "openai: requests in flight.", fingerprint=False)
+    request_timeout_s: float = setting(1800.0, "--request-timeout", "openai: seconds per request attempt.",
+                                       fingerprint=False)
+    max_retries: int = setting(8, "--max-retries", "openai: retries on 429/5xx/connection errors/timeouts "
+                               "(exponential backoff).", fingerprint=False)
+    backoff_s: float = setting(1.0, None, fingerprint=False)
+    tensor_parallel_size: int = setting(1, "--tensor-parallel-size", "vllm: GPUs per model replica.",
+                                        fingerprint=False)
 
 
 @dataclass
 class FilterConfig:
-    allow_no_think: bool = _opt(False, "--allow-no-think", "Accept plain chain-of-thought responses that have "
-                                "no <think> block (the whole response is the final part).", is_flag=True)
-    require_stop: bool = _opt(True, "--require-stop/--no-require-stop", "Drop responses whose finish reason "
-                              "is known and is not 'stop'.")
-    normalize_reasoning: bool = _opt(True, "--normalize-reasoning/--keep-reasoning-tags", "Publish every "
-                                     "response in R1's <think>...</think> form (thought/solution tags rewritten, a "
-                                     "missing <think> put back); --keep-reasoning-tags keeps the source's text.")
-    max_length: int | None = _opt(None, "--max-length", "Longest response kept, in tokens of --tokenizer when "
-                                  "given, else characters. Default 32768 tokens / 131072 characters.")
-    tokenizer: str | None = _opt(None, "--tokenizer", "Tokenizer (path or Hub id) for lengths and num_tokens.")
-    repetition_ngram: int = _opt(20, None)
-    repetition_max: int = _opt(10, None)
+    allow_no_think: bool = setting(False, "--allow-no-think", "Accept plain chain-of-thought responses that have "
+                                   "no <think> block (the whole response is the final part).", is_flag=True)
+    require_stop: bool = setting(True, "--require-stop/--no-require-stop", "Drop responses whose finish reason "
+                                 "is known and is not 'stop'.")
+    normalize_reasoning: bool = setting(True, "--normalize-reasoning/--keep-reasoning-tags", "Publish every "
+                                        "response in R1's <think>...</think> form (thought/solution tags rewritten, a "
+                                        "missing <think> put back); --keep-reasoning-tags keeps the source's text.")
+    max_length: int | None = setting(None, "--max-length", "Longest response kept, in tokens of --tokenizer when "
+                                     "given, else characters. Default 32768 tokens / 131072 characters.")
+    tokenizer: str | None = setting(None, "--tokenizer", "Tokenizer (path or Hub id) for lengths and num_tokens.")
+    repetition_ngram: int = setting(20, None)
+    repetition_max: int = setting(10, None)
 
 
 @dataclass
 class DedupConfig:
-    exact: bool = _opt(True, "--exact-dedup/--no-exact-dedup", "Drop problems whose normalised text repeats.")
-    near: bool = _opt(True, "--dedup/--no-dedup", "Drop near-duplicate problems (MinHash LSH over word "
-                      "3-grams of math-aware tokens).")
-    threshold: float = _opt(0.8, "--dedup-threshold", "Jaccard similarity at which problems count as near "
-                            "duplicates.")
-    num_perm: int = _opt(128, None)
-    shingle: int = _opt(3, None)
-    against: str | None = _opt(None, "--dedup-against", "A published set (folder or Hub dataset id) whose "
-                               "problems new problems must not near-duplicate.")
+    exact: bool = setting(True, "--exact-dedup/--no-exact-dedup", "Drop problems whose normalised text repeats.")
+    near: bool = setting(True, "--dedup/--no-dedup", "Drop near-duplicate problems (MinHash LSH over word "
+                         "3-grams of math-aware tokens).")
+    threshold: float = setting(0.8, "--dedup-threshold", "Jaccard similarity at which problems count as near "
+                               "duplicates.")
+    num_perm: int = setting(128, None)
+    shingle: int = setting(3, None)
+    against: str | None = setting(None, "--dedup-against", "A published set (folder or Hub dataset id) whose "
+                                  "problems new problems must not near-duplicate.")
 
 
 @dataclass
 class DecontamConfig:
-    enabled: bool = _opt(True, "--decontaminate/--no-decontaminate", "Drop problems that overlap a benchmark.")
-    ngram: int = _opt(8, "--ngram", "Word n-gram length for benchmark overlap.")
-    min_overlap: float = _opt(0.5, "--min-overlap", "Share of a benchmark item's distinct n-grams a problem must "
-                              "contain to count as contaminated.")
-    fuzzy: bool = _opt(False, "--fuzzy-decontam/--no-fuzzy-decontam", "Also drop problems whose MinHash "
-                       "similarity to a benchmark item reaches fuzzy_threshold (catches some rewordings).")
-    fuzzy_threshold: float = _opt(0.5, None)
-    benchmarks: dict[str, str] = _opt({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
-                                      "to the recipe's list).", multiple=True, metavar="NAME=PATH")
-    on_missing: str = _opt("error", None)  # "error": a benchmark that cannot be loaded stops the run
+    enabled: bool = setting(True, "--decontaminate/--no-decontaminate", "Drop problems that overlap a benchmark.")
+    ngram: int = setting(8, "--ngram", "Word n-gram length for benchmark overlap.")
+    min_overlap: float = setting(0.5, "--min-overlap", "Share of a benchmark item's distinct n-grams a problem must "
+                                 "contain to count as contaminated.")
+    fuzzy: bool = setting(False, "--fuzzy-decontam/--no-fuzzy-decontam", "Also drop problems whose MinHash "
+                          "similarity to a benchmark item reaches fuzzy_threshold (catches some rewordings).")
+    fuzzy_threshold: float = setting(0.5, None)
+    benchmarks: dict[str, str] = setting({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
+                                         "to the recipe's list).", multiple=True, metavar="NAME=PATH")
+    on_missing: str = setting("error", None)  # "error": a benchmark that cannot be loaded stops the run
 
 
 @dataclass
 class VerifyConfig:
-    timeout_s: float = _opt(5.0, "--verify-timeout", "Hard wall-clock limit per verification, seconds.")
-    keep_unverified: bool = _opt(False, "--keep-unverified/--drop-unverified", "Keep samples the verifier "
-                                 "could not decide (passed=None), e.g. an unparseable gold or code not executed. "
-                                 "Sandbox and verifier failures are never kept.")
-    sandbox: bool = _opt(False, "--sandbox/--no-sandbox", "Code: run every candidate against its tests in the "
-                         "bubblewrap sandbox (without it only static checks run and verdicts are passed=None).")
-    code_wall_s: float = _opt(10.0, None)
-    code_memory_mb: int = _opt(1024, None)
+    timeout_s: float = setting(5.0, "--verify-timeout", "Hard wall-clock limit per verification, seconds.")
+    keep_unverified: bool = setting(False, "--keep-unverified/--drop-unverified", "Keep samples the verifier "
+                                    "could not decide (passed=None), e.g. an unparseable gold or code not executed. "
+                                    "Sandbox and verifier failures are never kept.")
+    sandbox: bool = setting(False, "--sandbox/--no-sandbox", "Code: run every candidate against its tests in the "
+                            "bubblewrap sandbox (without it only static checks run and verdicts are passed=None).")
+    code_wall_s: float = setting(10.0, None)
+    code_memory_mb: int = setting(1024, None)
 
 
 @dataclass
 class SelectConfig:
-    keep: str = _opt("all", "--keep", "Per problem, among verified samples: all, first, shortest, or N (the "
-                     "first N).")
+    keep: str = setting("all", "--keep", "Per problem, among verified samples: all, first, shortest, or N (the "
+                        "first N).")
 
 
 @dataclass
 class OutputConfig:
-    out_dir: str | None = _opt(None, "--out", "Output folder (default ./out/<domain>).")
-    shard_rows: int = _opt(10000, "--shard-rows", "Rows per Parquet shard.")
-    part_size: int = _opt(1000, "--part-size", "Source rows per resumable part.")
-    workers: int | None = _opt(None, "--workers", "Processes for CPU-heavy stages (default: all cores).",
-                               fingerprint=False)
-    license: str = _opt("apache-2.0", "--license", "The card's licence: a Hub licence id (apache-2.0, mit, "
-                        "cc-by-4.0, cc-by-nc-4.0, odc-by, llama3.1, other, ...). Use the source's and the teacher's "
-                        "terms.", fingerprint=False)
+    out_dir: str | None = setting(None, "--out", "Output folder (default ./out/<domain>).")
+    shard_rows: int = setting(10000, "--shard-rows", "Rows per Parquet shard.")
+    part_size: int = setting(1000, "--part-size", "Source rows per resumable part.")
+    workers: int | None = setting(None, "--workers", "Processes for CPU-heavy stages (default: all cores).",
+                                  fingerprint=False)
+    license: str = setting("apache-2.0", "--license", "The card's licence: a Hub licence id (apache-2.0, mit, "
+                           "cc-by-4.0, cc-by-nc-4.0, odc-by, llama3.1, other, ...). Use the source's and the teacher's "
+                           "terms.", fingerprint=False)
 
 
 @dataclass
 class ExecutorConfig:
-    kind: str = _opt("local", "--executor", "Where CPU-heavy work runs: local (a process pool on this machine) or "
-                     "ray (Ray tasks and actors over a cluster's nodes; extra [ray]). The output is the same.",
-                     fingerprint=False)
-    address: str | None = _opt(None, "--ray-address", "ray: the cluster to join (default: 'auto' when one is "
-                               "running here, else a local Ray started for the run).", fingerprint=False)
-    cpus_per_task: float = _opt(1.0, "--ray-cpus-per-task", "ray: CPUs each worker actor holds (its verifier "
-                                "processes and sandboxes).", fingerprint=False)
-    workers: int | None = _opt(None, "--ray-workers", "ray: worker actors (default: the cluster's CPUs / "
-                               "cpus_per_task).", fingerprint=False)
+    kind: str = setting("local", "--executor", "Where CPU-heavy work runs: local (a process pool on this machine) or "
+                        "ray (Ray tasks and actors over a cluster's nodes; extra [ray]). The output is the same.",
+                        fingerprint=False)
+    address: str | None = setting(None, "--ray-address", "ray: the cluster to join (default: 'auto' when one is "
+                                  "running here, else a local Ray started for the run).", fingerprint=False)
+    cpus_per_task: float = setting(1.0, "--ray-cpus-per-task", "ray: CPUs each worker actor holds (its verifier "
+                                   "processes and sandboxes).", fingerprint=False)
+    workers: int | None = setting(None, "--ray-workers", "ray: worker actors (default: the cluster's CPUs / "
+                                  "cpus_per_task).", fingerprint=False)
 
 
 @dataclass
@@ -165,7 +164,7 @@ class CurateConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
-    # An LLM judge for verdicts the parsers cannot decide (curation.judge); "none": no judge.
+    # An LLM judge for verdicts the parsers cannot decide (curation.stages.llm_judge); "none": no judge.
     judge: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="none", model="", temperature=0.0,
                                                                        max_tokens=2048))
 
@@ -325,7 +324,8 @@ def validate_teacher(t: TeacherConfig) -> list[str]:
     return p
 
 
-def load_recipe(path: str | Path) -> dict:
+def read_recipe_yaml(path: str | Path) -> dict:
+    """A recipe file as its mapping (``parse_config`` / ``curation.prepare`` make it a config)."""
     return load_yaml(path, "recipe")
 
 
@@ -342,4 +342,4 @@ RECIPES_DIR = Path(__file__).parent / "recipes"
 
 __all__ = ["ConfigError", "CurateConfig", "SourceConfig", "TeacherConfig", "FilterConfig", "DedupConfig",
            "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig", "ExecutorConfig", "parse_config",
-           "validate", "iter_fields", "leaf_type", "load_recipe", "with_demo", "RECIPES_DIR"]
+           "validate", "iter_fields", "leaf_type", "read_recipe_yaml", "with_demo", "RECIPES_DIR"]

@@ -9,6 +9,11 @@ nothing else in the tree lists the domains. A new domain is one ``register_domai
     register_domain(Domain("chemistry", reference=math_reference, verify=verify_math_answers,
                            prompt="{problem}\\nPut the final number in \\\\boxed{}.",
                            training_preset={"epochs": 3, "scheduler": "cosine"}))
+
+``verify`` is an entry of the one verifier table, ``verifiers.VERIFIERS`` (or its name); a new kind of
+check is registered there (``verifiers.register_verifier(Verifier(NAME, check))``), and
+``register_domain`` enters the domain's name for its verifier, so the domain also serves as an RL
+reward. ``gold_of`` reads the verifier's gold (and other columns) back from the serialized reference.
 """
 
 from __future__ import annotations
@@ -21,9 +26,8 @@ from pathlib import Path
 from curation.config import RECIPES_DIR, VerifyConfig
 from curation.records import Malformed
 from curation.settings import ConfigError
-from verifiers import Verdict
+from verifiers import Verdict, Verifier, VerifyOptions, get_verifier, register_verifier
 
-BatchVerifier = Callable[[list[str], list[str], VerifyConfig, "int | None"], list[Verdict]]
 BOXED_PROMPT = "{problem}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
 
@@ -90,59 +94,22 @@ def science_reference(row: dict) -> str:
     return json.dumps({"answer": str(answer).strip(), "choices": choices})
 
 
-# -- verifiers: responses + references -> verdicts, in one batch call ----------------------------
+# -- the verifiers: entries of the one verifier table (``verifiers.VERIFIERS``) ----------------------
 
-def verify_math_answers(responses: list[str], references: list[str], cfg: VerifyConfig,
-                        workers: int | None) -> list[Verdict]:
-    from verifiers.math import verify_many
-
-    return verify_many(zip(responses, references, strict=True), workers=workers, timeout_s=cfg.timeout_s)
+verify_math_answers = get_verifier("math")
+verify_programs = get_verifier("code")
+verify_choices = get_verifier("science")
 
 
-def _static_code_check(code: str) -> Verdict:
-    import ast
-
-    if len(code) > 200_000:
-        return Verdict(None, "not_executed", "too long for the static check")
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        return Verdict(False, "CE", f"{type(exc).__name__}: {exc}"[:300])
-    return Verdict(None, "not_executed", "code parses; run with --sandbox to execute it")
+def reference_as_gold(reference: str) -> tuple[str, dict]:
+    """The serialized reference is the gold itself (an answer's text, the tests as JSON)."""
+    return reference, {}
 
 
-def verify_programs(responses: list[str], references: list[str], cfg: VerifyConfig,
-                    workers: int | None) -> list[Verdict]:
-    from verifiers.code import Limits, judge_many, program_of
-
-    verdicts: list[Verdict | None] = [None] * len(responses)
-    jobs, where = [], []
-    limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb)
-    for i, (response, tests) in enumerate(zip(responses, references, strict=True)):
-        found = program_of(response)
-        if isinstance(found, Verdict):
-            verdicts[i] = found
-            continue
-        code, language = found
-        if language not in ("python", "cpp"):
-            verdicts[i] = Verdict(None, "unsupported_language", language)
-        elif not cfg.sandbox:
-            verdicts[i] = _static_code_check(code) if language == "python" else Verdict(None, "not_executed", "")
-        else:
-            jobs.append({"code": code, "tests": tests, "language": language, "limits": limits})
-            where.append(i)
-    for i, verdict in zip(where, judge_many(jobs, workers=workers), strict=True):
-        verdicts[i] = verdict
-    return verdicts  # type: ignore[return-value]
-
-
-def verify_choices(responses: list[str], references: list[str], cfg: VerifyConfig,
-                   workers: int | None) -> list[Verdict]:
-    from verifiers.science import verify_many
-
-    refs = [json.loads(r) for r in references]
-    return verify_many([(resp, ref["answer"], ref.get("choices")) for resp, ref in zip(responses, refs, strict=True)],
-                       workers=workers, timeout_s=cfg.timeout_s)
+def choice_gold(reference: str) -> tuple[object, dict]:
+    """A science reference: the gold answer, with the options in ``choices``."""
+    ref = json.loads(reference)
+    return ref["answer"], {"choices": ref.get("choices")}
 
 
 # -- how the teacher sees a problem -------------------------------------------------------------
@@ -170,7 +137,7 @@ def problem_with_options(problem: str, reference: str) -> str:
 class Domain:
     name: str
     reference: Callable[[dict], str]  # mapped source row -> serialized reference; raises Malformed
-    verify: BatchVerifier
+    verify: Verifier | str  # an entry of ``verifiers.VERIFIERS`` (or its name)
     prompt: str  # default teacher prompt, with {problem}
     render_problem: Callable[[str, str], str] = plain_problem  # (problem, reference) -> text in the prompt
     card_tags: tuple[str, ...] = ()
@@ -180,21 +147,45 @@ class Domain:
     training_preset: str | dict = field(default_factory=dict)
     executes_code: bool = False  # --sandbox applies: candidates are run, the isolation is recorded
     recipe: Path | None = None  # the shipped recipe `curate NAME` starts from
+    # serialized reference -> (the gold the verifier reads, its other columns such as choices)
+    gold_of: Callable[[str], tuple[object, dict]] = reference_as_gold
 
     def __post_init__(self):
         if not self.name.isidentifier() or not self.name.islower():
             raise ValueError(f"domain name must be a lowercase identifier, got {self.name!r}")
         if "{problem}" not in self.prompt:
             raise ValueError(f"domain {self.name}: prompt must contain {{problem}}")
+        if isinstance(self.verify, str):
+            object.__setattr__(self, "verify", get_verifier(self.verify))
+
+    def verdicts(self, responses: list[str], references: list[str], cfg: VerifyConfig,
+                 workers: int | None) -> list[Verdict]:
+        """Responses graded against serialized references by the domain's verifier."""
+        golds, extras = [], {c: [] for c in self.verify.extra_columns}
+        for reference in references:
+            gold, extra = self.gold_of(reference)
+            golds.append(gold)
+            for column, values in extras.items():
+                values.append(extra.get(column))
+        limits = None
+        if self.verify.runs_programs:
+            from verifiers.code import Limits
+
+            limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb)
+        return self.verify(responses, golds, extras,
+                           VerifyOptions(timeout_s=cfg.timeout_s, workers=workers, sandbox=cfg.sandbox, limits=limits))
 
 
 DOMAINS: dict[str, Domain] = {}
 
 
 def register_domain(domain: Domain, *, replace: bool = False) -> Domain:
-    """Add a domain to the registry (every command sees it from then on)."""
+    """Add a domain to the registry (every command sees it from then on). Its verifier is entered in
+    the verifier table under the domain's name too, so a reward made for the domain
+    (``verifiers.rewards.make_reward(NAME)``) grades as curation does."""
     if domain.name in DOMAINS and not replace:
         raise ValueError(f"domain {domain.name!r} is already registered")
+    register_verifier(domain.verify, name=domain.name, replace=replace)
     DOMAINS[domain.name] = domain
     return domain
 
@@ -226,4 +217,4 @@ register_domain(Domain(
 register_domain(Domain(
     "science", science_reference, verify_choices, BOXED_PROMPT, problem_with_options, card_tags=("science",),
     benchmark_fields={"answer": ("answer",), "choices": ("choices", "options")}, training_preset="science",
-    recipe=RECIPES_DIR / "science.yaml"))
+    recipe=RECIPES_DIR / "science.yaml", gold_of=choice_gold))

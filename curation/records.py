@@ -1,6 +1,7 @@
 """Record contracts: Problem (a sample is a row of ``curation.teachers.SAMPLE_SCHEMA``), their
-ids and the text normalisations behind them, the published verdict, and ``Malformed`` (why a
-source row cannot become a problem)."""
+ids and the text normalisations behind them, and ``Malformed`` (why a source row cannot become a
+problem). Plain Python: the domain registry imports it, and commands that only read the registry
+must not load the data frame libraries (the frame schemas are ``curation.stages.contract``'s)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
-
-import polars as pl
 
 _WS = re.compile(r"\s+")
 
@@ -62,9 +61,3 @@ class Malformed(ValueError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-# A verdict as stored while curating (with its timing) and as published (without: re-running a
-# recipe gives byte-identical rows; timings are summarised in report.json instead).
-VERDICT_STRUCT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String, "seconds": pl.Float64})
-PUBLISHED_VERDICT = pl.Struct({"passed": pl.Boolean, "reason": pl.String, "detail": pl.String})

@@ -1,8 +1,19 @@
-"""The resumable work folder: part outputs written atomically, then a completion marker.
+"""The resumable work folder and its layout (this module is the one place it is spelled).
 
 A part counts as finished only when its ``.done`` marker exists; the marker is written last,
 after every output of the part has been renamed into place, so a run killed at any moment
 leaves either a finished part or one that is redone from scratch.
+
+Layout, beside the published folder ``out/NAME`` (never inside it, so a push never uploads it)::
+
+    out/.work/NAME/
+      fingerprint.json                  WORK_FORMAT, the recipe minus execution settings, the source
+      load.done                         parts, rows skipped by --where
+      load/part-0000K.parquet|.rejected.parquet|.done         problems of source part K
+      STAGE.parquet|.rejected.parquet|.done                  each problem stage (row indices dropped)
+      samples/part-0000K.parquet|.rejected.parquet|.done      kept samples of part K, its counts
+      responses/part-0000K.jsonl        a live teacher's answers for part K (append-only)
+      judge/replies.jsonl               the LLM judge's replies
 """
 
 from __future__ import annotations
@@ -30,9 +41,49 @@ def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
     os.replace(tmp, path)
 
 
+# Bump when the layout or schema of work parts changes: parts written by another format are
+# never mixed with new ones (the run asks for --restart instead).
+WORK_FORMAT = 4
+
+
+def part_name(k: int) -> str:
+    return f"part-{k:05d}"
+
+
 class WorkDir:
     def __init__(self, root: Path):
         self.root = Path(root)
+
+    @classmethod
+    def beside(cls, out_dir: Path) -> WorkDir:
+        """The work folder of the published folder ``out_dir``."""
+        return cls(Path(out_dir).parent / ".work" / Path(out_dir).name)
+
+    # -- the layout: names of outputs (``write``/``read``/``done`` take them) and files -------------
+
+    LOAD = "load"  # the load phase's marker
+
+    @staticmethod
+    def load_part(k: int) -> str:
+        return f"load/{part_name(k)}"
+
+    @staticmethod
+    def sample_part(k: int) -> str:
+        return f"samples/{part_name(k)}"
+
+    @staticmethod
+    def rejected(name: str) -> str:
+        """The rejected rows written beside the output ``name``."""
+        return f"{name}.rejected"
+
+    def parquet(self, name: str) -> Path:
+        return self.root / f"{name}.parquet"
+
+    def response_log(self, k: int) -> Path:
+        return self.path(f"responses/{part_name(k)}.jsonl")
+
+    def judge_log(self) -> Path:
+        return self.root / "judge" / "replies.jsonl"
 
     def ensure(self, fingerprint: dict, *, restart: bool = False) -> bool:
         """Create the folder; returns False when it holds work from a different recipe."""
@@ -65,5 +116,5 @@ class WorkDir:
     def write(self, name: str, frame: pl.DataFrame) -> None:
         atomic_write_parquet(self.path(f"{name}.parquet"), frame)
 
-    def read(self, name: str) -> pl.DataFrame:
-        return pl.read_parquet(self.root / f"{name}.parquet")
+    def read(self, name: str, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.read_parquet(self.parquet(name), columns=columns)

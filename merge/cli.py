@@ -52,7 +52,7 @@ def expert_options(func):
 @OTHER_FLAGS
 def main(**options):
     """Merge branch experts with a plan of mergekit steps (default: the TinyR1 Arcee Fusion chain)."""
-    from merge.run import run_plan
+    from merge.execute import run_plan
 
     plan_given, _ = PLAN_FLAGS.values(options)
     given, problems = OTHER_FLAGS.values(options)  # click typed them; only NAME=PATH items can be bad

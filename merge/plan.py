@@ -29,7 +29,7 @@ class PlanError(Exception):
 
 
 @dataclass
-class Step:
+class PlanStep:
     name: str
     method: str
     models: list[str]
@@ -40,7 +40,7 @@ class Step:
 @dataclass
 class Plan:
     name: str
-    steps: list[Step]
+    steps: list[PlanStep]
     dtype: str = "bfloat16"
 
     def inputs(self) -> list[str]:
@@ -103,7 +103,7 @@ def parse_plan(data, origin: str = "plan") -> Plan:
             p.append(f"{where}: parameters must be a mapping")
             params = {}
         names.add(name)
-        steps.append(Step(name, method, list(models), raw.get("base"), params))
+        steps.append(PlanStep(name, method, list(models), raw.get("base"), params))
     dtype = data.get("dtype", "bfloat16")
     if dtype not in DTYPES:
         p.append(f"{origin}: dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -124,7 +124,7 @@ def resolve(ref: str, inputs: dict[str, Path], outputs: dict[str, Path]) -> Path
     return inputs[key]
 
 
-def mergekit_config(step: Step, base: Path | None, models: list[Path], dtype: str) -> dict:
+def mergekit_config(step: PlanStep, base: Path | None, models: list[Path], dtype: str) -> dict:
     """The mergekit YAML of one step (absolute local paths, so mergekit never goes online)."""
     # dtype is what mergekit computes in; out_dtype what it stores (left unset, the stored tensors
     # follow the computation: float32 for arcee_fusion while config.json said bfloat16)

@@ -5,7 +5,7 @@ teacher, extra ``curate`` options) and the training mixture (curation runs by na
 folder or Hub id, each with ``*N`` or ``@N``) with the branch's preset and settings; then the
 merge plan and the benchmarks to evaluate the merge on. ``merge/recipes/*.yaml`` ship the
 paper's (``tinyr1``); a user file with the same schema works the same. ``load_recipe`` checks
-every section and raises ``ConfigError`` with all the problems at once. ``merge.runner`` turns
+every section and raises ``ConfigError`` with all the problems at once. ``merge.recipe_runner`` turns
 a recipe into the commands that carry it out.
 """
 

@@ -5,18 +5,23 @@
 - a package uses another package only through its public face: the package (or a sub-package)
   itself, never one of its modules, and never an underscore module;
 - the list of domain names is written in one file (the registry);
-- product modules stay short.
+- product modules stay short, and no product folder holds more than a reader can take in at once;
+- the settings kernel every command shares imports without the curation pipeline.
 """
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("curation", "verifiers", "training", "merge", "evaluation", "data_cards")
 REGISTRY_FILE = "curation/domains.py"
 MAX_LINES = 420
+MAX_MODULES_PER_FOLDER = 16
 
 
 def _modules() -> dict[str, Path]:
@@ -138,3 +143,22 @@ def test_the_list_of_domain_names_is_written_in_one_file():
 def test_product_modules_are_short():
     long = {str(p.relative_to(ROOT)): n for p in MODULES.values() if (n := p.read_text().count("\n")) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them along their seams): {long}"
+
+
+def test_product_folders_hold_at_most_sixteen_modules():
+    folders = {path.parent for path in MODULES.values()}
+    wide = {str(f.relative_to(ROOT)): n for f in folders if (n := len(list(f.glob("*.py")))) > MAX_MODULES_PER_FOLDER}
+    assert not wide, f"folders over {MAX_MODULES_PER_FOLDER} modules (group them by role into sub-packages): {wide}"
+
+
+def test_the_settings_kernel_imports_without_the_pipeline():
+    """``train``, ``merge`` and ``evaluate`` read the settings kernel and the domain registry from
+    ``curation``; that must not load the data frame libraries, the pipeline or the teacher clients."""
+    heavy = ("polars", "pyarrow", "rich", "numpy", "aiohttp", "curation.run", "curation.stages", "curation.teachers",
+             "curation.output", "curation.sources", "curation.dedup")
+    code = ("import sys\n"
+            "from curation import DOMAINS, ConfigError, Flags, MissingExtra, fail, get_domain, ref_problem, setting\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -3,19 +3,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curation import RECIPES_DIR, ConfigError, build_config, load_recipe, with_demo
+from curation import RECIPES_DIR, ConfigError, build_config, read_recipe_yaml, with_demo
 
 
 @pytest.mark.parametrize("path", sorted(RECIPES_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_recipe_loads_and_validates(path):
-    cfg = build_config(load_recipe(path), check_source=False)
+    cfg = build_config(read_recipe_yaml(path), check_source=False)
     assert cfg.domain == path.stem
-    demo = build_config(with_demo(load_recipe(path)))  # the demo it declares exists and validates
+    demo = build_config(with_demo(read_recipe_yaml(path)))  # the demo it declares exists and validates
     assert demo.source.path == "demo"
 
 
 def test_math_recipe_is_the_reference():
-    cfg = build_config(load_recipe(RECIPES_DIR / "math.yaml"), check_source=False)
+    cfg = build_config(read_recipe_yaml(RECIPES_DIR / "math.yaml"), check_source=False)
     assert cfg.source.preset == "openr1-math"
     assert (cfg.teacher.temperature, cfg.teacher.top_p, cfg.teacher.max_tokens) == (0.6, 0.95, 32768)
 
@@ -41,7 +41,7 @@ def test_broken_yaml_is_one_line(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("source: [unclosed\n")
     with pytest.raises(ConfigError) as err:
-        load_recipe(bad)
+        read_recipe_yaml(bad)
     assert len(err.value.problems) == 1 and "not valid YAML" in err.value.problems[0]
 
 
@@ -55,7 +55,7 @@ def test_cli_choices_equal_registries():
     import click
 
     from curation.cli import main
-    from curation.sources import PRESETS
+    from curation.sources.rows import PRESETS
     from curation.teachers import TEACHERS
 
     command = main.get_command(click.Context(main), "math")

@@ -77,6 +77,36 @@ def test_shipped_recipes_and_presets_belong_to_registered_domains():
     assert {p.stem for p in (ROOT / "curation" / "recipes").glob("*.yaml")} == set(DOMAINS)
 
 
+def test_a_domain_registered_by_the_user_scores_as_a_reward(chemistry):
+    """One verifier table: the domain registered above (by this test alone) is a reward kind, graded
+    by the verifier that curates it, per item and through verl's hook."""
+    from verifiers.rewards import compute_score, make_reward, reward_kinds
+
+    assert "chemistry" in reward_kinds()
+    assert make_reward("chemistry")([_think("2"), _think("3")], answer=["2", "2"]) == [1.0, 0.0]
+    scored = compute_score(data_sources=["chemistry"] * 2, solution_strs=[_think("29.22"), _think("29")],
+                           ground_truths=["29.22", "29.22"], extra_infos=[None, None])
+    assert [s["score"] for s in scored] == [1.0, 0.0]
+
+
+def test_a_domain_with_a_verifier_of_its_own_scores_as_a_reward():
+    from curation import Domain, VerifyConfig, math_reference, register_domain
+    from verifiers import VERIFIERS, Verdict, Verifier
+    from verifiers.rewards import make_reward
+
+    def same_word(responses, golds, extras, options):
+        return [Verdict(r.strip().lower() == g.lower(), "checked") for r, g in zip(responses, golds, strict=True)]
+
+    register_domain(Domain("spelling", reference=math_reference, verify=Verifier("same_word", same_word),
+                           prompt="Spell {problem}."))
+    try:
+        assert make_reward("spelling")([" Cat", "dog"], answer=["cat", "cat"]) == [1.0, 0.0]
+        assert get_domain("spelling").verdicts(["cat"], ["cat"], VerifyConfig(), None)[0].passed is True
+    finally:
+        DOMAINS.pop("spelling", None)
+        VERIFIERS.pop("spelling", None)
+
+
 def test_an_unknown_domain_is_one_line_naming_the_known_ones():
     from curation import ConfigError, build_config
 

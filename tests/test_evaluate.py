@@ -103,7 +103,7 @@ def test_cli_rejects_unknown_benchmarks_in_one_line(tmp_path):
 
 
 def test_a_resumed_evaluation_asks_the_openai_backend_only_for_missing_samples(shared_data, tmp_path):
-    from curation.teachers.scripted_server import ServerProcess
+    from curation.dry_run.scripted_server import ServerProcess
 
     rows = read_jsonl(shared_data / "math/aime24.jsonl")
     write_generations(tmp_path / "aime24", {(str(i), 0): rows[i]["answer"] for i in range(10)})

@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 
 from curation.config import FilterConfig
-from curation.format_filters import LengthCounter, format_stage, normalize_think, repetition_detail
+from curation.stages.format_filters import LengthCounter, format_stage, normalize_think, repetition_detail
 from tests.conftest import read_jsonl
 
 GOOD = "<think>\nreasoning here\n</think>\n\nThe answer is \\boxed{4}."

@@ -133,7 +133,7 @@ def _curate_live(out: Path, extra: list[str]) -> dict:
     import os
     import subprocess
 
-    from curation.teachers.scripted_server import ServerProcess
+    from curation.dry_run.scripted_server import ServerProcess
 
     src = out.parent / "live.jsonl"  # named relative to the run's folder: the source name is in every row
     src.write_text("".join(json.dumps(r) + "\n" for r in LIVE_ROWS))

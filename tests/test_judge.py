@@ -12,8 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
-from curation.judge import parse_reply
-from curation.teachers.scripted_server import ServerProcess
+from curation.dry_run.scripted_server import ServerProcess
+from curation.stages.llm_judge import parse_reply
 from tests.conftest import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

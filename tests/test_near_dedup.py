@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from curation import find_near_duplicates
-from curation.minhash import NearDupIndex, cluster, lsh_params, signatures
-from curation.text_normalize import shingle_hash_py, tokens
+from curation.dedup.minhash import NearDupIndex, cluster, lsh_params, signatures
+from curation.dedup.text_normalize import shingle_hash_py, tokens
 from tests.conftest import read_jsonl
 
 # Targets set from measurement (BENCHMARKS.md): recall 98.7 % of all pairs, every pair identical

@@ -19,7 +19,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "OMP_NUM_TH
 
 
 def branch_merge(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "merge.runner", *args], env=ENV, cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "merge.recipe_runner", *args], env=ENV, cwd=cwd, capture_output=True,
                           text=True)
 
 
@@ -124,7 +124,7 @@ def test_killed_during_training_and_re_run_it_resumes_there(tmp_path):
     recipe["branches"]["math"]["train"]["settings"] = {**recipe["branches"]["math"]["train"]["settings"],
                                                        "max_steps": 40, "save_steps": 2}
     recipe_path.write_text(yaml.safe_dump(recipe, sort_keys=False))
-    cmd = [sys.executable, "-m", "merge.runner", "run", str(recipe_path), "--work", str(work), "--student",
+    cmd = [sys.executable, "-m", "merge.recipe_runner", "run", str(recipe_path), "--work", str(work), "--student",
            str(student), "--quiet"]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

@@ -352,13 +352,13 @@ a = json.loads(sys.stdin.read())
 lim = Limits(wall_s=5, cpu_s=5, memory_mb=512)
 out = {}
 out["first"] = judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason
-(zygote,) = sandbox._local.idle.values()
-uid = sandbox._uid_base() + zygote._slot
+(zygote,) = sandbox.thread_zygotes.idle.values()
+uid = sandbox.uid_base() + zygote._slot
 out["before"] = uid_procs(uid)
 out["attack"] = judge(a["attack"], {"inputs": [""], "outputs": [a["attack_expected"]]}, limits=lim).reason
 time.sleep(0.5)
 out["after"] = uid_procs(uid)
-out["same_zygote"] = list(sandbox._local.idle.values()) == [zygote]
+out["same_zygote"] = list(sandbox.thread_zygotes.idle.values()) == [zygote]
 v = judge(a["observe"], {"inputs": [""], "outputs": [a["observe_expected"]]}, limits=lim)
 out["observe"] = v.reason if v.reason == "AC" else v.detail
 box = sandbox.Sandbox(python=("solution.py",), files={"solution.py": b"print(2)"}, limits=lim)
@@ -367,11 +367,11 @@ box.proc.wait(5)
 box.proc.zygote.send({"op": "kill"})  # a kill that crosses the run's end must not upset the zygote
 box.close()
 out["late_kill"] = [judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason,
-                    list(sandbox._local.idle.values()) == [zygote]]
+                    list(sandbox.thread_zygotes.idle.values()) == [zygote]]
 os.kill(zygote.proc.pid, 9)  # the sandbox dies between runs: the next run gets a fresh one
 time.sleep(0.2)
 out["after_kill"] = judge("print('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim).reason
-(zygote,) = sandbox._local.idle.values()
+(zygote,) = sandbox.thread_zygotes.idle.values()
 threading.Timer(0.5, os.kill, (zygote.proc.pid, 9)).start()  # ... or during a run: SE, never WA
 v = judge_once("import time\ntime.sleep(3)\nprint('hi')\n", {"inputs": [""], "outputs": ["hi"]}, limits=lim)
 out["died_during_run"] = [v.reason, v.passed]

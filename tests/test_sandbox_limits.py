@@ -108,7 +108,7 @@ for _ in range(2):
     time.sleep(0.7)
     zygote = box._zygote
     tree = __import__("verifiers.code.zygote_client", fromlist=["_descendants"])._descendants(zygote.proc.pid)
-    uid = sandbox._uid_base() + zygote._slot
+    uid = sandbox.uid_base() + zygote._slot
     procs = {p: open(f"/proc/{p}/status").read() for p in tree}
     run_pids = [p for p in tree if p not in tree[:2]]
     info = {"uids": sorted({int(s.split("Uid:")[1].split()[0]) for s in procs.values()}), "slot_uid": uid,

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from conftest import read_jsonl
 
-from curation.teachers.scripted_server import Latency, ServerProcess, main
+from curation.dry_run.scripted_server import Latency, ServerProcess, main
 
 ANSWERS = [f"<think>\nTry {k}.\n</think>\n\nSo the answer is \\boxed{{{k}}}." for k in range(5)]
 SCRIPT = {"rules": [{"match": "count", "answers": ANSWERS}, {"match": "bad", "status": 400},

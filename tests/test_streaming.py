@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from curation.teachers.scripted_server import ServerProcess
+from curation.dry_run.scripted_server import ServerProcess
 from tests.conftest import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ from conftest import read_jsonl, write_jsonl
 
 from curation import build_config, run_curation
 from curation.config import ConfigError, TeacherConfig
+from curation.dry_run.scripted_server import ServerProcess
 from curation.teachers import GenRequest, OpenAITeacher, sample_seed
-from curation.teachers.scripted_server import ServerProcess
 
 RIGHT = "<think>\nAdd them up carefully.\n</think>\n\nSo the answer is \\boxed{7}."
 WRONG = "<think>\nI guess.\n</think>\n\nThe answer is \\boxed{8}."

@@ -11,7 +11,7 @@ import pytest
 
 from curation import math_reference
 from curation.config import FilterConfig
-from curation.format_filters import LengthCounter, format_stage
+from curation.stages.format_filters import LengthCounter, format_stage
 from tests.conftest import read_jsonl
 from verifiers.math import verify_many
 from verifiers.reasoning import split_reasoning

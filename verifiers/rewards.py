@@ -20,42 +20,20 @@ still uses every worker, and the pool is started and used from one long-lived th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 
 from verifiers.reasoning import THINK_CLOSE, THINK_OPEN, THOUGHT_CLOSE, THOUGHT_OPEN, split_reasoning
+from verifiers.registry import VERIFIERS, VerifyOptions
 from verifiers.verdict import Verdict
 
 __all__ = ["Reward", "make_reward", "math_reward", "science_reward", "code_reward", "think_format_reward",
            "completion_text", "compute_score", "reward_kinds"]
 
-# Every call into the math worker pool runs on this one thread, which lives as long as the
-# process. (1) The shared pool has one set of worker pipes: two threads in its ``map`` at once
-# read each other's results (seen: StopIteration, lost items). (2) Its fork server dies with the
-# *thread* that started it (PR_SET_PDEATHSIG follows the creating thread): started from a
-# short-lived trainer thread, it was killed when that thread ended and the next call hit a
-# broken pipe. Callers wait for their turn; each call still uses every worker.
-_POOL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-math-pool")
-
-
-def _on_pool_thread(fn, *args, **kwargs):
-    return _POOL_THREAD.submit(fn, *args, **kwargs).result()
-
-BatchCheck = Callable[..., list[Verdict]]
-_CHECKS: dict[str, tuple[BatchCheck, tuple[str, ...]]] = {}
-
-
-def _check(kind: str, *extra_columns: str):
-    """Register a batch check ``(texts, golds, extras, reward) -> verdicts`` under ``kind``."""
-    def add(fn: BatchCheck) -> BatchCheck:
-        _CHECKS[kind] = (fn, extra_columns)
-        return fn
-    return add
-
 
 def reward_kinds() -> list[str]:
-    """The verifier kinds ``make_reward`` accepts."""
-    return sorted(_CHECKS)
+    """The verifier names ``make_reward`` accepts (``verifiers.VERIFIERS``: the built-in verifiers
+    and every registered domain)."""
+    return sorted(VERIFIERS)
 
 
 # -- completions in TRL's two forms ------------------------------------------------------------
@@ -89,103 +67,6 @@ def completion_text(completion) -> str | None:
     return content
 
 
-def _gold_text(gold) -> str | None:
-    if isinstance(gold, bool) or gold is None:
-        return None
-    if isinstance(gold, int):
-        return str(gold)
-    if isinstance(gold, float):
-        return str(int(gold)) if gold.is_integer() and abs(gold) < 1e15 else repr(gold)
-    return gold if isinstance(gold, str) else None
-
-
-# -- the batch checks --------------------------------------------------------------------------
-
-@_check("math")
-def _math(texts: list, golds: list, extras: dict, reward: Reward) -> list[Verdict]:
-    from verifiers.math import verify_many
-
-    out: list[Verdict | None] = [None] * len(texts)
-    todo = []
-    for i, gold in enumerate(golds):
-        text = _gold_text(gold)
-        if text is None:
-            out[i] = Verdict(None, "unparseable_gold", f"gold={gold!r}"[:100])
-        else:
-            todo.append((i, texts[i], text))
-    verdicts = _on_pool_thread(verify_many, [(t, g) for _, t, g in todo], workers=reward.workers,
-                               timeout_s=reward.timeout_s)
-    for (i, _, _), verdict in zip(todo, verdicts, strict=True):
-        out[i] = verdict
-    return out  # type: ignore[return-value]
-
-
-@_check("science", "choices")
-def _science(texts: list, golds: list, extras: dict, reward: Reward) -> list[Verdict]:
-    from verifiers.science import verify_many
-
-    choices = extras.get("choices") or [None] * len(texts)
-    items = [(t, g, list(c) if isinstance(c, (list, tuple)) and c else None)
-             for t, g, c in zip(texts, golds, choices, strict=True)]
-    # numeric golds go through the math pool
-    return _on_pool_thread(verify_many, items, workers=reward.workers, timeout_s=reward.timeout_s)
-
-
-def _single_tests(tests) -> list:
-    """The tests as units judged one by one (for partial credit): one per stdin/stdout pair,
-    call or assert line; a HumanEval ``check(candidate)`` stays one unit."""
-    from verifiers.code.test_formats import AssertTests, CallTests, StdioTests, parse_tests
-
-    parsed = parse_tests(tests)
-    if isinstance(parsed, StdioTests):
-        return [{"inputs": [i], "outputs": [o], "float_tol": parsed.float_tol}
-                for i, o in zip(parsed.inputs, parsed.outputs, strict=True)]
-    if isinstance(parsed, CallTests):
-        return [{"fn_name": parsed.fn_name, "inputs": [a], "outputs": [o]}
-                for a, o in zip(parsed.inputs, parsed.outputs, strict=True)]
-    if isinstance(parsed, AssertTests) and parsed.check_code is None and parsed.asserts:
-        return [{"test_list": [a], "test_setup_code": parsed.setup} for a in parsed.asserts]
-    return [tests]
-
-
-@_check("code")
-def _code(texts: list, golds: list, extras: dict, reward: Reward) -> list[Verdict]:
-    from verifiers.code import judge_many, program_of
-
-    out: list[Verdict | None] = [None] * len(texts)
-    jobs, owner = [], []
-    for i, (text, tests) in enumerate(zip(texts, golds, strict=True)):
-        found = program_of(text)
-        if isinstance(found, Verdict):
-            out[i] = found
-            continue
-        code, language = found
-        try:
-            units = _single_tests(tests) if reward.partial_credit else [tests]
-        except (ValueError, TypeError) as exc:
-            out[i] = Verdict(None, "bad_tests", str(exc)[:300])
-            continue
-        for unit in units:
-            jobs.append({"code": code, "tests": unit, "language": language, "limits": reward.limits})
-            owner.append(i)
-    per_item: dict[int, list[Verdict]] = {}
-    for i, verdict in zip(owner, judge_many(jobs, workers=reward.workers), strict=True):
-        per_item.setdefault(i, []).append(verdict)
-    for i, verdicts in per_item.items():
-        out[i] = verdicts[0] if len(verdicts) == 1 else _combined(verdicts)
-    return out  # type: ignore[return-value]
-
-
-def _combined(verdicts: list[Verdict]) -> Verdict:
-    """One verdict over per-test verdicts; ``passed`` is None if any test could not be judged."""
-    unjudged = [v for v in verdicts if v.passed is None]
-    if unjudged:
-        return Verdict(None, unjudged[0].reason, unjudged[0].detail)
-    n_ok = sum(v.passed for v in verdicts)
-    wrong = next((v.reason for v in verdicts if not v.passed), "AC")
-    return Verdict(n_ok == len(verdicts), wrong, json.dumps({"tests_passed": n_ok, "tests": len(verdicts)}))
-
-
 # -- the reward objects ------------------------------------------------------------------------
 
 class Reward:
@@ -198,14 +79,15 @@ class Reward:
     def __init__(self, kind: str, *, column: str = "answer", weight: float = 1.0, partial_credit: bool = False,
                  name: str | None = None, timeout_s: float = 5.0, workers: int | None = None, limits=None,
                  extra_columns: dict[str, str] | None = None):
-        if kind not in _CHECKS:
+        verifier = VERIFIERS.get(kind)
+        if verifier is None:
             raise ValueError(f"unknown reward kind {kind!r}; choose one of {', '.join(reward_kinds())}")
-        if partial_credit and kind != "code":
-            raise ValueError("partial_credit applies to code rewards only")
+        if partial_credit and not verifier.runs_programs:
+            raise ValueError("partial_credit applies to code rewards only (verifiers that run programs)")
         self.kind, self.column, self.weight, self.partial_credit = kind, column, float(weight), partial_credit
         self.timeout_s, self.workers, self.limits = timeout_s, workers, limits
         # the other columns a kind reads (science: choices), under the dataset's names
-        self.extra_columns = {c: c for c in _CHECKS[kind][1]} | dict(extra_columns or {})
+        self.extra_columns = {c: c for c in verifier.extra_columns} | dict(extra_columns or {})
         self.__name__ = name or f"{kind}_reward"
 
     def __repr__(self) -> str:
@@ -221,7 +103,12 @@ class Reward:
             raise ValueError(f"{len(completions)} completions but {len(golds)} values of {self.column!r}")
         extras = {ours: columns.get(theirs) for ours, theirs in self.extra_columns.items()}
         texts = [completion_text(c) for c in completions]
-        return _CHECKS[self.kind][0](texts, golds, extras, self)
+        return VERIFIERS[self.kind](texts, golds, extras, self.options())
+
+    def options(self) -> VerifyOptions:
+        # calls take turns on the math pool: a reward may be called from several threads at once
+        return VerifyOptions(timeout_s=self.timeout_s, workers=self.workers, limits=self.limits,
+                             partial_credit=self.partial_credit, pool_thread=True)
 
     def score(self, verdict: Verdict) -> float | None:
         if verdict.passed is None:
@@ -301,7 +188,7 @@ def _verl_kind(data_source, ground_truth, extra_info) -> str:
     tests -> code, a lone letter -> a choice, anything else -> a math answer."""
     info = extra_info if isinstance(extra_info, dict) else {}
     for name in (info.get("domain"), data_source):
-        if isinstance(name, str) and name in _CHECKS:
+        if isinstance(name, str) and name in VERIFIERS:
             return name
     from verifiers.code import parse_tests
 
@@ -338,7 +225,7 @@ def _verl_batch(sources: list, texts: list, golds: list, infos: list) -> list[di
         reward = _VERL.setdefault(kind, Reward(kind))
         idx = [i for i, k in enumerate(kinds) if k == kind]
         extras = {"choices": [(infos[i] or {}).get("choices") if isinstance(infos[i], dict) else None for i in idx]}
-        verdicts = _CHECKS[kind][0]([texts[i] for i in idx], [golds[i] for i in idx], extras, reward)
+        verdicts = VERIFIERS[kind]([texts[i] for i in idx], [golds[i] for i in idx], extras, reward.options())
         for i, v in zip(idx, verdicts, strict=True):
             out[i] = {"score": float(bool(v.passed)), "judged": float(v.passed is not None), "reason": v.reason}
     return out  # type: ignore[return-value]

@@ -11,13 +11,11 @@ import time
 
 from curation.config import TeacherConfig
 from curation.optional import require
-from curation.teachers.queue import BlockingServe
+from curation.teachers.base import BlockingServe
 from curation.teachers.requests import Completion, GenRequest, render_chat
 
 
 class HFTeacher(BlockingServe):
-    live = True
-
     def __init__(self, cfg: TeacherConfig):
         torch = require("torch", "train", "the hf teacher")
         transformers = require("transformers", "train", "the hf teacher")

@@ -18,10 +18,11 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from curation.config import TeacherConfig
-from curation.teachers.queue import RequestQueue, run_batch
+from curation.teachers.base import LiveTeacher
+from curation.teachers.queue import RequestQueue
 from curation.teachers.requests import Completion, GenRequest
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -87,9 +88,7 @@ def _served_models(raw: bytes) -> list[str] | None:
         return None
 
 
-class OpenAITeacher:
-    live = True
-
+class OpenAITeacher(LiveTeacher):
     def __init__(self, cfg: TeacherConfig):
         self.cfg = cfg
         self.urls = [u.rstrip("/") for u in cfg.base_urls]
@@ -134,9 +133,6 @@ class OpenAITeacher:
         else:
             body["prompt"] = req.prompt
         return body
-
-    def generate(self, requests: Sequence[GenRequest], on_result: Callable[[Completion], None]) -> None:
-        run_batch(self, requests, on_result)
 
     async def serve(self, queue: RequestQueue, on_result: Callable[[Completion], None]) -> None:
         """``--concurrency`` workers, each taking the next request as soon as its last one ended."""

@@ -1,20 +1,19 @@
 """How requests reach a live teacher: one priority queue that the caller keeps filling.
 
-Every live backend has ``serve(queue, on_result)``: it takes requests from the queue as fast as
-it can work (``--concurrency`` in flight for ``openai``, the engine's own batching for
-``vllm``), hands each ``Completion`` to ``on_result`` on the event loop as it arrives, and
-returns once the queue is closed and empty. The rejection-sampling scheduler feeds it across
-parts and rounds without barriers; ``generate(requests, on_result)`` (a fixed batch, used by
-``evaluate``) is the same call with every request put in up front.
+Every live backend (``curation.teachers.base.LiveTeacher``) has ``serve(queue, on_result)``: it
+takes requests from the queue as fast as it can work (``--concurrency`` in flight for ``openai``,
+the engine's own batching for ``vllm``), hands each ``Completion`` to ``on_result`` on the event
+loop as it arrives, and returns once the queue is closed and empty. The rejection-sampling
+scheduler feeds it across parts and rounds without barriers; ``generate(requests, on_result)``
+(a fixed batch, used by ``evaluate``) is the same call with every request put in up front.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
 
-from curation.teachers.requests import Completion, GenRequest
+from curation.teachers.requests import GenRequest
 
 _LAST = (float("inf"),)
 
@@ -58,44 +57,3 @@ class RequestQueue:
                 return out, True
             out.append(item[2])
         return out, False
-
-
-def run_batch(teacher, requests: Sequence[GenRequest], on_result: Callable[[Completion], None]) -> None:
-    """A fixed batch through ``teacher.serve``: every request queued in order, then the queue closed."""
-    if not requests:
-        return
-
-    async def main() -> None:
-        queue = RequestQueue()
-        for r in requests:
-            queue.put(r)
-        queue.close()
-        await teacher.serve(queue, on_result)
-
-    asyncio.run(main())
-
-
-class BlockingServe:
-    """``serve`` for backends that work in a thread of their own (hf, vllm): they implement
-    ``serve_blocking(take, emit)``, where ``take(block)`` returns ``(requests, ended)`` (one
-    request when ``block``, else whatever is queued) and ``emit(completion)`` reports one."""
-
-    def generate(self, requests: Sequence[GenRequest], on_result: Callable[[Completion], None]) -> None:
-        run_batch(self, requests, on_result)
-
-    async def serve(self, queue: RequestQueue, on_result: Callable[[Completion], None]) -> None:
-        loop = asyncio.get_running_loop()
-
-        async def take_async(block: bool) -> tuple[list[GenRequest], bool]:
-            if block:
-                req = await queue.get()
-                return ([req], False) if req is not None else ([], True)
-            return queue.take_ready(4096)
-
-        def take(block: bool) -> tuple[list[GenRequest], bool]:
-            return asyncio.run_coroutine_threadsafe(take_async(block), loop).result()
-
-        def emit(c: Completion) -> None:
-            loop.call_soon_threadsafe(on_result, c)
-
-        await asyncio.to_thread(self.serve_blocking, take, emit)  # each backend defines serve_blocking

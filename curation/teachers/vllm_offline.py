@@ -14,13 +14,11 @@ import time
 
 from curation.config import TeacherConfig
 from curation.optional import require
-from curation.teachers.queue import BlockingServe
+from curation.teachers.base import BlockingServe
 from curation.teachers.requests import Completion, render_chat
 
 
 class VLLMTeacher(BlockingServe):
-    live = True
-
     def __init__(self, cfg: TeacherConfig):
         vllm = require("vllm", "vllm", "the vllm teacher")
         self.cfg = cfg

@@ -31,7 +31,7 @@ def proc_masks() -> dict[str, bytes]:
     return {path: text.encode() for path, text in masks.items() if os.path.exists(path)}
 
 
-def _bwrap_argv(tmp_mb: int, zygote_fd: int, mask_fds: dict[str, int]) -> list[str]:
+def bwrap_argv(tmp_mb: int, zygote_fd: int, mask_fds: dict[str, int]) -> list[str]:
     """``mask_fds``: for each path of ``proc_masks()``, a descriptor holding its contents.
 
     The zygote keeps CAP_SYS_ADMIN inside the sandbox's own user namespace only to give each run

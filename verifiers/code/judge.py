@@ -23,13 +23,13 @@ import time
 from dataclasses import replace
 from functools import lru_cache
 
-from verifiers.code.outcome import _CE, _classify, _verdict
+from verifiers.code.outcome import COMPILE_ERROR, classify_run, code_verdict
 from verifiers.code.sandbox import Limits, run
 from verifiers.code.session import (
-    _CallSession,
-    _in_session,
-    _NeedsSandboxAsserts,
-    _SessionError,
+    CallSession,
+    NeedsSandboxAsserts,
+    SessionError,
+    in_session,
     python_files,
 )
 from verifiers.code.structures import HELPERS
@@ -101,9 +101,9 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
                        files={"solution.cpp": code.encode()},
                        limits=replace(limits, wall_s=max(limits.wall_s, 30), cpu_s=30, output_bytes=64 << 20))
         if compiled.sandbox_error:
-            return _verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0, compiled.isolation)
+            return code_verdict("SE", outcomes, compiled.sandbox_error, time.monotonic() - t0, compiled.isolation)
         if compiled.returncode != 0 or not compiled.stdout:
-            return _verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0,
+            return code_verdict("CE", outcomes, compiled.stderr.decode(errors="replace")[-500:], time.monotonic() - t0,
                             compiled.isolation)
         files, argv, python = {"a.out": (compiled.stdout, "0755")}, ["./a.out"], None
     else:
@@ -112,30 +112,31 @@ def _judge_stdio(code: str, tests: StdioTests, language: str, limits: Limits) ->
     for i, (stdin, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
         result = run(argv, python=python, files=files, stdin=stdin.encode(), limits=limits)
         isolation = result.isolation
-        failure = _classify(result, limits)
-        if failure and failure[0] == "RE" and i == 0 and language == "python" and _CE.search(result.stderr.strip()):
+        failure = classify_run(result, limits)
+        if (failure and failure[0] == "RE" and i == 0 and language == "python"
+                and COMPILE_ERROR.search(result.stderr.strip())):
             failure = ("CE", failure[1])
         outcome = failure[0] if failure else (
             "AC" if _tokens_equal(result.stdout.decode(errors="replace"), want, tests.float_tol) else "WA")
         outcomes.append({"test": i, "outcome": outcome})
         if outcome != "AC":
-            return _verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0,
+            return code_verdict(outcome, outcomes, failure[1] if failure else "output differs", time.monotonic() - t0,
                             isolation)
-    return _verdict("AC", outcomes, "", time.monotonic() - t0, isolation)
+    return code_verdict("AC", outcomes, "", time.monotonic() - t0, isolation)
 
 
 def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
-    def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
+    def body(session: CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         session.start()
         for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
             got = session.call(tests.fn_name, args)
             ok = any(_values_equal(got, w) for w in _expected_forms(want))
             outcomes.append({"test": i, "outcome": "AC" if ok else "WA"})
             if not ok:
-                return _verdict("WA", outcomes, "returned value differs", time.monotonic() - t0, session.isolation)
+                return code_verdict("WA", outcomes, "returned value differs", time.monotonic() - t0, session.isolation)
         return None
 
-    return _in_session(code, limits, body)
+    return in_session(code, limits, body)
 
 
 _HARNESS = """
@@ -176,27 +177,27 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
             outcomes.append({"test": i, "outcome": outcome})
     note = f"asserts ran inside the sandbox ({why})"
     iso = result.isolation
-    failure = _classify(result, limits)
+    failure = classify_run(result, limits)
     if failure and failure[0] == "SE":
-        return _verdict("SE", outcomes, failure[1], time.monotonic() - t0, iso)
+        return code_verdict("SE", outcomes, failure[1], time.monotonic() - t0, iso)
     bad = next((o["outcome"] for o in outcomes if o["outcome"] != "AC"), None)
     if bad == "MLE" and not result.memory_exceeded and "cgroup" in iso:
         bad = "RE"  # a MemoryError the host did not see is the program's own doing
     if bad:
-        return _verdict(bad, outcomes, note, time.monotonic() - t0, iso)
+        return code_verdict(bad, outcomes, note, time.monotonic() - t0, iso)
     if failure or len(outcomes) != len(tests.asserts):
         reason = failure[0] if failure else "RE"
-        if reason == "RE" and _CE.search(result.stderr.strip()):
+        if reason == "RE" and COMPILE_ERROR.search(result.stderr.strip()):
             reason = "CE"
-        return _verdict(reason, outcomes, (failure[1] if failure else "stopped before every test ran") + "; " + note,
-                        time.monotonic() - t0, iso)
-    return _verdict("AC_weak", outcomes, note, time.monotonic() - t0, iso)
+        message = (failure[1] if failure else "stopped before every test ran") + "; " + note
+        return code_verdict(reason, outcomes, message, time.monotonic() - t0, iso)
+    return code_verdict("AC_weak", outcomes, note, time.monotonic() - t0, iso)
 
 
 def _judge_asserts(code: str, tests: AssertTests, limits: Limits) -> Verdict:
     try:
         return _judge_asserts_by_proxy(code, tests, limits)
-    except _NeedsSandboxAsserts as exc:
+    except NeedsSandboxAsserts as exc:
         return _judge_asserts_in_sandbox(code, tests, limits, str(exc))
 
 
@@ -204,7 +205,7 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
     wanted = called_names(tests.setup + "\n" + (tests.check_code or "\n".join(tests.asserts)))
     leetcode = bool(wanted & {"Solution", "list_node", "tree_node", "ListNode", "TreeNode"})
 
-    def body(session: _CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
+    def body(session: CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         names = set(session.start())
         # the candidate's classes the tests build (``Solution()``) are made and kept in the
         # sandbox; the judge holds handles and gets plain data back (lists and trees included)
@@ -222,11 +223,11 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 exec(_compiled(tests.setup, "test_setup"), namespace)  # trusted: it comes with the tests
             except NameError as exc:
                 if tests.check_code is None:
-                    raise _NeedsSandboxAsserts(f"the test setup uses the candidate's own definitions: {exc}") from None
+                    raise NeedsSandboxAsserts(f"the test setup uses the candidate's own definitions: {exc}") from None
                 raise
         if tests.check_code is not None:
             if tests.entry_point not in names:
-                return _verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0,
+                return code_verdict("RE", outcomes, f"{tests.entry_point} is not defined", time.monotonic() - t0,
                                 session.isolation)
             exec(_compiled(tests.check_code, "test"), namespace)
             checks = [lambda: namespace["check"](namespace[tests.entry_point])]
@@ -238,26 +239,26 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 check()
             except AssertionError:
                 outcome, message = "WA", "assertion failed"
-            except (_SessionError, _NeedsSandboxAsserts):
+            except (SessionError, NeedsSandboxAsserts):
                 raise
             except NameError as exc:
                 if tests.check_code is None:  # the test expects the candidate module's own globals
-                    raise _NeedsSandboxAsserts(f"the test uses the candidate's globals: {exc}") from None
+                    raise NeedsSandboxAsserts(f"the test uses the candidate's globals: {exc}") from None
                 outcome, message = "RE", f"NameError: {exc}"
             except Exception as exc:  # noqa: BLE001 - the test tripped over what the candidate returned
                 outcome, message = "RE", f"{type(exc).__name__}: {exc}"
             outcomes.append({"test": i, "outcome": outcome})
             if outcome != "AC":
-                return _verdict(outcome, outcomes, message, time.monotonic() - t0, session.isolation)
+                return code_verdict(outcome, outcomes, message, time.monotonic() - t0, session.isolation)
         return None
 
-    return _in_session(code, limits, body, leetcode=leetcode)
+    return in_session(code, limits, body, leetcode=leetcode)
 
 
 def judge_once(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:
     limits = limits or Limits()
     if not isinstance(code, str) or not code.strip():
-        return _verdict("CE", [], "no code")
+        return code_verdict("CE", [], "no code")
     try:
         parsed = parse_tests(tests)
     except (ValueError, TypeError) as exc:

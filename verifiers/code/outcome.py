@@ -8,10 +8,10 @@ import re
 from verifiers.code.sandbox import ExecResult, Limits
 from verifiers.verdict import Verdict
 
-_CE = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
+COMPILE_ERROR = re.compile(rb"(SyntaxError|IndentationError|TabError)[^\n]*\n?\Z")
 
 
-def _verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0,
+def code_verdict(reason: str, tests: list[dict], message: str = "", seconds: float = 0.0,
              isolation: str = "none") -> Verdict:
     """``isolation``: what the run(s) behind this verdict actually got ("none": nothing ran).
     ``AC_weak``: every test passed, but checked where the candidate could have forged it."""
@@ -26,7 +26,7 @@ def time_limit_message(limits: Limits) -> str:
     return f"time limit exceeded (wall {limits.wall_s:g}s, CPU {limits.cpu_s}s)"
 
 
-def _classify(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
+def classify_run(result: ExecResult, limits: Limits) -> tuple[str, str] | None:
     """Failure reason of a finished run, or None when it exited cleanly."""
     if result.sandbox_error:
         return "SE", result.sandbox_error

@@ -69,10 +69,10 @@ from verifiers.code.limits import Limits
 from verifiers.code.uid_slots import UID_BASE as UID_BASE
 from verifiers.code.uid_slots import UID_BLOCK as UID_BLOCK
 from verifiers.code.uid_slots import UID_BLOCKS as UID_BLOCKS
-from verifiers.code.uid_slots import _uid_base as _uid_base  # the tests read a zygote's uid
+from verifiers.code.uid_slots import uid_base as uid_base  # the tests read a zygote's uid
 from verifiers.code.uid_slots import uid_block_in_use as uid_block_in_use
-from verifiers.code.zygote_client import SandboxLost, _put_back, _Run, _Zygote, _zygote_for
-from verifiers.code.zygote_client import _local as _local  # the tests inspect the idle zygotes
+from verifiers.code.zygote_client import SandboxLost, Zygote, ZygoteRun, put_back, zygote_for
+from verifiers.code.zygote_client import thread_zygotes as thread_zygotes  # the tests inspect the idle zygotes
 
 
 @dataclass
@@ -84,7 +84,7 @@ class ExecResult:
     timed_out: bool = False
     output_exceeded: bool = False
     sandbox_error: str | None = None  # the sandbox itself failed (never the program's fault)
-    isolation: str = "none"  # the mechanisms this run actually got (see ``_Zygote._isolation``)
+    isolation: str = "none"  # the mechanisms this run actually got (see ``Zygote._isolation``)
     memory_exceeded: bool = False  # the host saw the run's tree reach its cgroup memory limit
     peak_mb: float | None = None  # the tree's peak memory as the host's cgroup recorded it (v1)
 
@@ -143,13 +143,13 @@ class Sandbox:
     def __init__(self, argv: list[str] | None = None, *, python: tuple[str, ...] | None = None,
                  files: dict[str, bytes | tuple[bytes, str]] | None = None, limits: Limits | None = None):
         self.limits = limits or Limits()
-        self.proc: _Run | None = None
+        self.proc: ZygoteRun | None = None
         self.error: str | None = None
-        self._zygote: _Zygote | None = None
+        self._zygote: Zygote | None = None
         self.started = time.monotonic()
         placed = {name: data if isinstance(data, tuple) else (data, "0644") for name, data in (files or {}).items()}
         try:
-            self._zygote = _zygote_for(self.limits)
+            self._zygote = zygote_for(self.limits)
             self.started = time.monotonic()
             self.proc = self._zygote.start(placed, self.limits, argv, python)
         except SandboxLost as exc:
@@ -170,7 +170,7 @@ class Sandbox:
             self.proc.close_pipes()
             self.proc = None
         if self._zygote is not None:
-            _put_back(self._zygote)
+            put_back(self._zygote)
             self._zygote = None
 
 
@@ -200,7 +200,7 @@ def run(argv: list[str] | None = None, *, python: tuple[str, ...] | None = None,
         box.close()
 
 
-def _communicate(proc: _Run, stdin: bytes, limits: Limits, t0: float) -> ExecResult:
+def _communicate(proc: ZygoteRun, stdin: bytes, limits: Limits, t0: float) -> ExecResult:
     out, err = bytearray(), bytearray()
     state = {"exceeded": False}
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from verifiers.code.call_driver import decode, encode
-from verifiers.code.outcome import _classify, _verdict, time_limit_message
+from verifiers.code.outcome import classify_run, code_verdict, time_limit_message
 from verifiers.code.sandbox import ExecResult, Limits, Sandbox
 from verifiers.code.structures import rebuild
 from verifiers.verdict import Verdict
@@ -29,17 +29,17 @@ def python_files(code: str, **extra: bytes) -> dict[str, bytes]:
     return {"solution.py": code.encode(), **extra}
 
 
-class _NeedsSandboxAsserts(Exception):
+class NeedsSandboxAsserts(Exception):
     """The tests pass objects the candidate defines (e.g. its own classes): run them in the sandbox."""
 
 
-class _SessionError(Exception):
+class SessionError(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
 
 
-class _CallSession:
+class CallSession:
     """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
 
     def __init__(self, code: str, limits: Limits, *, leetcode: bool = False):
@@ -51,11 +51,11 @@ class _CallSession:
         self.buffer = b""
         self.seen = 0
 
-    def _fail_reason(self) -> _SessionError:
+    def _fail_reason(self) -> SessionError:
         proc = self.box.proc
         proc.stop()
         if not self.box.started_ok():
-            return _SessionError("SE", proc.lost)
+            return SessionError("SE", proc.lost)
         stderr = b""
         try:
             stderr = proc.stderr.read(self.limits.output_bytes) or b""
@@ -63,8 +63,8 @@ class _CallSession:
             pass
         result = ExecResult(proc.returncode, b"", stderr, time.monotonic() - self.box.started,
                             isolation=proc.isolation, memory_exceeded=bool(proc.memory and proc.memory.exceeded))
-        failure = _classify(result, self.limits)
-        return _SessionError(*(failure or ("RE", "the program exited before answering")))
+        failure = classify_run(result, self.limits)
+        return SessionError(*(failure or ("RE", "the program exited before answering")))
 
     def receive(self) -> dict:
         fd = self.box.proc.stdout.fileno()
@@ -76,7 +76,7 @@ class _CallSession:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 self.box.kill()
-                raise _SessionError("TLE", time_limit_message(self.limits))
+                raise SessionError("TLE", time_limit_message(self.limits))
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
@@ -86,18 +86,18 @@ class _CallSession:
             self.seen += len(chunk)
             if self.seen > self.limits.output_bytes:
                 self.box.kill()
-                raise _SessionError("OLE", f"more than {self.limits.output_bytes} bytes of output")
+                raise SessionError("OLE", f"more than {self.limits.output_bytes} bytes of output")
             self.buffer += chunk
 
     def start(self) -> list[str]:
         if self.box.error:
-            raise _SessionError("SE", self.box.error)
+            raise SessionError("SE", self.box.error)
         first = self.receive()
         if "ce" in first:
-            raise _SessionError("CE", first["ce"])
+            raise SessionError("CE", first["ce"])
         if "load_error" in first:
             reason = "MLE" if first["load_error"].startswith("MemoryError") and self._memory_exceeded() else "RE"
-            raise _SessionError(reason, first["load_error"])
+            raise SessionError(reason, first["load_error"])
         self.classes = set(first.get("classes", []))
         return first["ready"]
 
@@ -116,7 +116,7 @@ class _CallSession:
             body = marshal.dumps({**head, "args": encode(list(args), 0, ref),
                                   "kwargs": encode(dict(kwargs or {}), 0, ref)})
         except (TypeError, ValueError) as exc:
-            raise _NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
+            raise NeedsSandboxAsserts(f"a test argument is not plain data: {exc}") from None
         try:
             self.box.proc.stdin.write(len(body).to_bytes(8, "big") + body)
             self.box.proc.stdin.flush()
@@ -129,11 +129,11 @@ class _CallSession:
             try:
                 return decode(answer["ok"], lambda tag, v: _Remote(self, v) if tag == "ref" else rebuild(tag, v))
             except (TypeError, ValueError, AttributeError, IndexError) as exc:
-                raise _SessionError("WA", f"returned something that is not plain data: {exc}") from None
+                raise SessionError("WA", f"returned something that is not plain data: {exc}") from None
         if "bad" in answer:
-            raise _SessionError("WA", "returned something that is not plain data: " + answer["bad"])
+            raise SessionError("WA", "returned something that is not plain data: " + answer["bad"])
         message = str(answer.get("exc", "unknown error"))
-        raise _SessionError("MLE" if message.startswith("MemoryError") and self._memory_exceeded() else "RE", message)
+        raise SessionError("MLE" if message.startswith("MemoryError") and self._memory_exceeded() else "RE", message)
 
     def _memory_exceeded(self) -> bool:
         """Whether the host saw the run's tree at its memory limit (a MemoryError is only text the
@@ -155,7 +155,7 @@ class _Remote:
     """The judge's handle on an object of the candidate's that lives in the sandbox: attributes
     are read and methods called over the protocol; it compares equal only to itself."""
 
-    def __init__(self, session: _CallSession, handle: int):
+    def __init__(self, session: CallSession, handle: int):
         object.__setattr__(self, "session", session)
         object.__setattr__(self, "handle", handle)
 
@@ -169,14 +169,14 @@ class _Remote:
 
 
 class _RemoteMethod:
-    def __init__(self, session: _CallSession, handle: int, name: str):
+    def __init__(self, session: CallSession, handle: int, name: str):
         self.session, self.handle, self.name = session, handle, name
 
     def __call__(self, *args, **kwargs):
         return self.session._request({"obj": self.handle, "name": self.name}, args, kwargs)
 
 
-def _in_session(code: str, limits: Limits, body, *, leetcode: bool = False) -> Verdict:
+def in_session(code: str, limits: Limits, body, *, leetcode: bool = False) -> Verdict:
     """Run ``body(session, outcomes)`` against the candidate loaded under the call driver.
 
     ``body`` returns a failing verdict or None; session failures (TLE, OLE, a crash) become the
@@ -184,15 +184,15 @@ def _in_session(code: str, limits: Limits, body, *, leetcode: bool = False) -> V
     """
     t0 = time.monotonic()
     outcomes: list[dict] = []
-    session = _CallSession(code, limits, leetcode=leetcode)
+    session = CallSession(code, limits, leetcode=leetcode)
     isolation = session.isolation
     try:
         failed = body(session, outcomes, t0)
         if failed is not None:
             return failed
-    except _SessionError as exc:
+    except SessionError as exc:
         outcomes.append({"test": len(outcomes), "outcome": exc.reason})
-        return _verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0, isolation)
+        return code_verdict(exc.reason, outcomes, str(exc), time.monotonic() - t0, isolation)
     finally:
         session.close()
-    return _verdict("AC", outcomes, "", time.monotonic() - t0, isolation)
+    return code_verdict("AC", outcomes, "", time.monotonic() - t0, isolation)

@@ -39,7 +39,7 @@ def uid_block_in_use(uid: int) -> bool:
     return False
 
 
-def _uid_base() -> int:
+def uid_base() -> int:
     with _slot_lock:
         if _block.get("pid") != os.getpid():  # first use, or a forked child: take a block of our own
             _block.clear()
@@ -58,13 +58,13 @@ def _uid_base() -> int:
         return _block["base"]
 
 
-def _acquire_slot() -> int:
+def acquire_slot() -> int:
     _slots.acquire()
     with _slot_lock:
         return _free_slots.pop()
 
 
-def _release_slot(slot: int) -> None:
+def release_slot(slot: int) -> None:
     with _slot_lock:
         _free_slots.append(slot)
     _slots.release()

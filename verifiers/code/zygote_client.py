@@ -1,8 +1,8 @@
 """The judge's side of a zygote: one warm bubblewrap sandbox per worker thread, and its runs.
 
-``_Zygote`` starts bubblewrap with ``zygote.py`` as PID 1 and speaks its control-socket protocol;
-``_Run`` is one run inside it; each thread keeps its idle zygotes for reuse (``_zygote_for``,
-``_put_back``). ``SandboxLost`` is an infrastructure failure, never the program's fault.
+``Zygote`` starts bubblewrap with ``zygote.py`` as PID 1 and speaks its control-socket protocol;
+``ZygoteRun`` is one run inside it; each thread keeps its idle zygotes for reuse (``zygote_for``,
+``put_back``). ``SandboxLost`` is an infrastructure failure, never the program's fault.
 """
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from verifiers.code.bwrap import _bwrap_argv, proc_masks
+from verifiers.code.bwrap import bwrap_argv, proc_masks
 from verifiers.code.cgroups import RunMemory, SandboxCgroup, fallback_processes
 from verifiers.code.limits import Limits
-from verifiers.code.uid_slots import _acquire_slot, _release_slot, _uid_base
+from verifiers.code.uid_slots import acquire_slot, release_slot, uid_base
 
 
 class SandboxLost(Exception):
     """The zygote stopped answering or died: an infrastructure failure, never the program's fault."""
 
 
-class _Zygote:
+class Zygote:
     """One bubblewrap sandbox holding a warm interpreter (``zygote.py``) that forks each run.
 
     It runs as one slot's unprivileged uid for its whole life and serves one run at a time.
@@ -46,16 +46,16 @@ class _Zygote:
         self.proc: subprocess.Popen | None = None
         self._buffer = b""
         self.cgroup: SandboxCgroup | None = None
-        self._slot = _acquire_slot()
+        self._slot = acquire_slot()
         ctl, inside = socket.socketpair()
         self.ctl = ctl
         masks = {path: _data_fd(data) for path, data in proc_masks().items()}
         with tempfile.TemporaryFile() as source:
             source.write(_zygote_source())
             source.seek(0)
-            argv = _bwrap_argv(tmp_mb, source.fileno(), masks) + [
+            argv = bwrap_argv(tmp_mb, source.fileno(), masks) + [
                 python, "-I", "-S", "/sbx/zygote.py", str(inside.fileno())]
-            uid = _uid_base() + self._slot
+            uid = uid_base() + self._slot
             try:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.PIPE,
@@ -144,9 +144,9 @@ class _Zygote:
             return ""
 
     def start(self, files: dict[str, tuple[bytes, str]], limits: Limits, argv: list[str] | None,
-              python: tuple[str, ...] | None) -> _Run:
+              python: tuple[str, ...] | None) -> ZygoteRun:
         (stdin_r, stdin_w), (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe(), os.pipe()
-        run = _Run(self, stdin_w, out_r, err_r)
+        run = ZygoteRun(self, stdin_w, out_r, err_r)
         if self.cgroup is not None:
             try:
                 self.cgroup.arm(limits.memory_mb, limits.processes)
@@ -211,7 +211,7 @@ class _Zygote:
             self.cgroup.remove()
             self.cgroup = None
         if self._slot is not None:
-            _release_slot(self._slot)
+            release_slot(self._slot)
             self._slot = None
 
     def __del__(self):  # a worker thread ended: its zygotes go with it
@@ -221,10 +221,10 @@ class _Zygote:
             pass
 
 
-class _Run:
+class ZygoteRun:
     """One run inside a zygote, shaped like the parts of ``subprocess.Popen`` the judge uses."""
 
-    def __init__(self, zygote: _Zygote, stdin_fd: int, stdout_fd: int, stderr_fd: int):
+    def __init__(self, zygote: Zygote, stdin_fd: int, stdout_fd: int, stderr_fd: int):
         self.zygote = zygote
         self.pid: int | None = None
         self.returncode: int | None = None
@@ -281,14 +281,14 @@ class _Run:
                 pass
 
 
-_local = threading.local()
+thread_zygotes = threading.local()
 
 
-def _zygote_for(limits: Limits) -> _Zygote:
+def zygote_for(limits: Limits) -> Zygote:
     """The calling thread's idle zygote for these limits (started on first use)."""
-    if _local.__dict__.get("pid") != os.getpid():  # first use in this thread, or in a forked child
-        _local.__dict__.update(pid=os.getpid(), idle={})
-    idle = _local.idle
+    if thread_zygotes.__dict__.get("pid") != os.getpid():  # first use in this thread, or in a forked child
+        thread_zygotes.__dict__.update(pid=os.getpid(), idle={})
+    idle = thread_zygotes.idle
     zygote = idle.pop((limits.python, limits.tmp_mb), None)
     if zygote is not None and zygote.usable():
         return zygote
@@ -296,11 +296,11 @@ def _zygote_for(limits: Limits) -> _Zygote:
         zygote.destroy()
     if shutil.which("bwrap") is None:  # looked up per sandbox start, not per run
         raise SandboxLost("bubblewrap (bwrap) is not installed")
-    return _Zygote(limits.python, limits.tmp_mb)
+    return Zygote(limits.python, limits.tmp_mb)
 
 
-def _put_back(zygote: _Zygote) -> None:
-    idle = _local.__dict__.get("idle", {})
+def put_back(zygote: Zygote) -> None:
+    idle = thread_zygotes.__dict__.get("idle", {})
     if zygote.usable() and zygote.key not in idle and zygote.owner == os.getpid():
         idle[zygote.key] = zygote
     else:

@@ -1,0 +1,54 @@
+"""Verify stage: attach a verdict to every sample; keep the passed ones. ``format_and_verify``: the
+format filters, then the verify stage over what they kept (what every part and round runs).
+
+Which verifier grades a domain is its registry entry's (``curation.domains``). Samples the
+verifier could not decide (``passed=None``) are kept only when the recipe says so
+(``verify.keep_unverified``); otherwise they are rejected with the verdict's own reason
+(``timeout``, ``unparseable_gold``, ...), never counted as wrong answers.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from curation.config import CurateConfig, VerifyConfig
+from curation.domains import get_domain
+from curation.stages.contract import VERDICT_STRUCT, StageResult, split_by_reason, timed
+from curation.stages.format_filters import LengthCounter, format_stage
+from verifiers import Verdict
+
+# Verdict reasons that mean the infrastructure failed: never kept, whatever keep_unverified says.
+INFRASTRUCTURE_FAILURES = {"SE", "verifier_error"}
+
+
+def verify_responses(domain: str, responses: list[str], references: list[str], cfg: VerifyConfig | None = None,
+                     workers: int | None = None) -> list[Verdict]:
+    """Verdicts for responses against serialized references, with the curation verifiers (code runs
+    in the sandbox unless ``cfg.sandbox`` is False); ``evaluate`` grades with this too."""
+    return get_domain(domain).verdicts(responses, references, cfg or VerifyConfig(sandbox=True), workers)
+
+
+def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers: int | None,
+                 judge=None) -> StageResult:
+    """Verdicts from the domain's verifier (and, for those it could not decide, the LLM ``judge``
+    when the run has one: ``curation.stages.llm_judge``)."""
+    responses, references = samples["response"].to_list(), samples["reference"].to_list()
+    verdicts = get_domain(domain).verdicts(responses, references, cfg, workers)
+    if judge is not None and samples.height:
+        verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(), responses, references,
+                                 verdicts)
+    frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
+    reasons: list[str | None] = []
+    for v in verdicts:
+        if v.passed is True or (v.passed is None and cfg.keep_unverified and v.reason not in INFRASTRUCTURE_FAILURES):
+            reasons.append(None)
+        else:
+            reasons.append(v.reason)
+    return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts])
+
+
+def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
+                      judge=None) -> list[StageResult]:
+    """The format filters, then the verifier (and the run's LLM judge, if any) over what they kept."""
+    fmt = timed(format_stage, samples, cfg.filters, lengths)
+    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers, judge)]

@@ -1,0 +1,49 @@
+"""What a live teacher was asked and answered for one part: typed, and the form its part marker
+and the report read (``PartGeneration.to_dict`` / ``from_dict``)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+ROUND_KEYS = ("problems", "requests", "sent", "answered", "verified")
+
+
+@dataclass
+class PartGeneration:
+    requests: int = 0  # samples asked for (answered from the log included)
+    sent: int = 0  # requests sent to the teacher
+    answered: int = 0
+    failed: Counter = field(default_factory=Counter)  # final failures by kind (http_429, timeout, ...)
+    retried: Counter = field(default_factory=Counter)  # retries by kind
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_errors: dict[str, str] = field(default_factory=dict)  # the server's words, first of each kind
+    duplicate_responses: int = 0  # answers that repeat another to the same problem word for word
+    first_sent: float | None = None  # time of the first request sent, of the last answer
+    last_answer: float | None = None
+    rounds: dict[int, Counter] = field(default_factory=dict)  # round -> problems, requests, sent, answered, verified
+
+    def round(self, r: int) -> Counter:
+        return self.rounds.setdefault(r, Counter())
+
+    @property
+    def teacher_seconds(self) -> float:
+        """From the first request sent to the last answer."""
+        return (self.last_answer - self.first_sent) if self.first_sent and self.last_answer else 0.0
+
+    def to_dict(self) -> dict:
+        return {"requests": self.requests, "sent": self.sent, "answered": self.answered, "failed": dict(self.failed),
+                "retried": dict(self.retried), "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens, "first_errors": self.first_errors,
+                "duplicate_responses": self.duplicate_responses, "teacher_seconds": self.teacher_seconds,
+                "span": [self.first_sent, self.last_answer],
+                "rounds": [{"round": r, **{k: c[k] for k in ROUND_KEYS}} for r, c in sorted(self.rounds.items())]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PartGeneration:
+        first_sent, last_answer = d.get("span") or (None, None)
+        return cls(d["requests"], d["sent"], d["answered"], Counter(d["failed"]), Counter(d["retried"]),
+                   d["prompt_tokens"], d["completion_tokens"], dict(d.get("first_errors") or {}),
+                   d.get("duplicate_responses", 0), first_sent, last_answer,
+                   {r["round"]: Counter({k: v for k, v in r.items() if k != "round"}) for r in d["rounds"]})
