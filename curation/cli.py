@@ -96,13 +96,16 @@ def _domain_command(domain: str) -> click.Command:
         + "With no --source, --preset or --recipe it curates the embedded demo set (offline).")
     @click.option("--recipe", type=click.Path(dir_okay=False), default=None,
                   help=f"Recipe YAML (default: the shipped {domain} recipe).")
-    @click.option("--restart", is_flag=True, help="Discard finished parts in the work folder and start over.")
+    @click.option("--restart", is_flag=True, help="Redo all CPU work (load, problem stages, verification); stored "
+                  "teacher answers are kept and reused. A changed recipe needs no --restart.")
+    @click.option("--drop-answers", is_flag=True, help="Delete the stored answers of this teacher setting (model, "
+                  "sampling, max tokens) first: they are asked, and paid for, again.")
     @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
     @click.option("--push-to-hub", "push_to_hub", metavar="[ORG/]NAME", default=None,
                   help="After curating, upload the folder to this Hub dataset repo in one commit (a bare NAME "
                        "is in the token owner's namespace).")
     @flags
-    def command(recipe, restart, quiet, push_to_hub, **kwargs):
+    def command(recipe, restart, drop_answers, quiet, push_to_hub, **kwargs):
         from curation.run.pipeline import TeacherFailed, run_curation
 
         console = Console(stderr=True)
@@ -130,7 +133,8 @@ def _domain_command(domain: str) -> click.Command:
         if problems:
             _fail(problems)
         try:
-            report = run_curation(cfg, source=source, restart=restart, console=console, quiet=quiet)
+            report = run_curation(cfg, source=source, restart=restart, drop_answers=drop_answers, console=console,
+                                  quiet=quiet)
         except ConfigError as exc:
             _fail(exc.problems)
         except MissingExtra as exc:

@@ -65,6 +65,12 @@ class TeacherConfig:
     tensor_parallel_size: int = setting(1, "--tensor-parallel-size", "vllm: GPUs per model replica.",
                                         fingerprint=False)
 
+    def answer_identity(self) -> dict:
+        """What, besides the prompt and the seed, decides an answer: the key of the response store
+        (``curation.teachers.response_store``). How many samples or rounds are asked is not part of it."""
+        return {"model": self.model, "endpoint": self.endpoint, "temperature": self.temperature, "top_p": self.top_p,
+                "max_tokens": self.max_tokens}
+
 
 @dataclass
 class FilterConfig:
@@ -134,6 +140,9 @@ class OutputConfig:
     part_size: int = setting(1000, "--part-size", "Source rows per resumable part.")
     workers: int | None = setting(None, "--workers", "Processes for CPU-heavy stages (default: all cores).",
                                   fingerprint=False)
+    responses_dir: str | None = setting(None, "--responses", "Folder of the teacher answer store, kept across "
+                                        "recipes and runs (default: .responses beside the output folder).",
+                                        fingerprint=False)
     license: str = setting("apache-2.0", "--license", "The card's licence: a Hub licence id (apache-2.0, mit, "
                            "cc-by-4.0, cc-by-nc-4.0, odc-by, llama3.1, other, ...). Use the source's and the teacher's "
                            "terms.", fingerprint=False)
@@ -179,6 +188,15 @@ class CurateConfig:
                 d[section].pop(f.name, None)
         d["output"].pop("out_dir", None)
         return {k: v for k, v in d.items() if v != {}}  # a section of execution settings only: left out
+
+    def phase_fingerprints(self) -> dict[str, dict]:
+        """The settings each resumable phase's output depends on (``curation.workdir.PHASES``); the
+        publish phase (shard size, licence) is redone on every run."""
+        d = self.fingerprint_dict()
+        return {"load": {"domain": d["domain"], "source": d.get("source"),
+                         "part_size": d["output"]["part_size"]},
+                "problems": {k: d.get(k) for k in ("dedup", "decontaminate")},
+                "samples": {k: d.get(k) for k in ("teacher", "filters", "verify", "select", "judge")}}
 
 
 def iter_fields(cls) -> list[tuple[str, dataclasses.Field]]:

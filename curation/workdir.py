@@ -7,13 +7,18 @@ leaves either a finished part or one that is redone from scratch.
 Layout, beside the published folder ``out/NAME`` (never inside it, so a push never uploads it)::
 
     out/.work/NAME/
-      fingerprint.json                  WORK_FORMAT, the recipe minus execution settings, the source
+      fingerprint.json                  WORK_FORMAT and, per phase, the settings that decide its output
       load.done                         parts, rows skipped by --where
       load/part-0000K.parquet|.rejected.parquet|.done         problems of source part K
       STAGE.parquet|.rejected.parquet|.done                  each problem stage (row indices dropped)
       samples/part-0000K.parquet|.rejected.parquet|.done      kept samples of part K, its counts
-      responses/part-0000K.jsonl        a live teacher's answers for part K (append-only)
-      judge/replies.jsonl               the LLM judge's replies
+      judge/replies.jsonl               the LLM judge's replies (paid: never deleted)
+      responses/part-0000K.jsonl        answers of runs before the response store (read into it once;
+                                        never deleted)
+
+Everything else in it is CPU work: when a phase's settings change, that phase's work and the
+work of the phases after it are discarded and redone (teacher answers come back from the
+response store, ``curation.teachers.response_store``); ``--restart`` discards all CPU work.
 """
 
 from __future__ import annotations
@@ -42,8 +47,14 @@ def atomic_write_parquet(path: Path, frame: pl.DataFrame) -> None:
 
 
 # Bump when the layout or schema of work parts changes: parts written by another format are
-# never mixed with new ones (the run asks for --restart instead).
-WORK_FORMAT = 4
+# never mixed with new ones (their CPU work is redone; paid answers are kept).
+WORK_FORMAT = 5
+PHASES = ("load", "problems", "samples")  # in order: a phase's output feeds the next
+PAID = ("judge", "responses", "fingerprint.json")  # never discarded here
+
+
+def _canon(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def part_name(k: int) -> str:
@@ -79,27 +90,47 @@ class WorkDir:
     def parquet(self, name: str) -> Path:
         return self.root / f"{name}.parquet"
 
-    def response_log(self, k: int) -> Path:
-        return self.path(f"responses/{part_name(k)}.jsonl")
+    def legacy_response_logs(self) -> list[Path]:
+        """Answer logs written by runs before the response store (``responses/part-K.jsonl``)."""
+        return sorted((self.root / "responses").glob("part-*.jsonl"))
 
     def judge_log(self) -> Path:
         return self.root / "judge" / "replies.jsonl"
 
-    def ensure(self, fingerprint: dict, *, restart: bool = False) -> bool:
-        """Create the folder; returns False when it holds work from a different recipe."""
+    def _phase_of(self, entry: Path) -> str | None:
+        """Which phase's CPU work a top-level entry holds (None: paid or the fingerprint)."""
+        name = entry.name
+        if name in PAID:
+            return None
+        if name == "load" or name.startswith("load."):
+            return "load"
+        if name == "samples":
+            return "samples"
+        return "problems"  # the problem stages' outputs and markers
+
+    def ensure(self, fingerprint: dict, *, restart: bool = False) -> list[str]:
+        """Create the folder and make its CPU work match ``fingerprint`` (``{"work_format", "phases":
+        {phase: settings}}``): the work of the first phase whose settings changed, and of every phase
+        after it, is discarded (all of it for ``restart`` or another work format). Returns the
+        phases discarded; paid answers are never touched."""
         fp_path = self.root / "fingerprint.json"
-        if restart and self.root.exists():
-            shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(fingerprint, sort_keys=True, indent=1, default=str)
-        if fp_path.exists() and fp_path.read_text() != text:
-            if any(self.root.rglob("*.done")):
-                return False  # finished parts of another recipe: never mixed with this one
-            shutil.rmtree(self.root)  # nothing finished there yet: nothing to lose
-            self.root.mkdir(parents=True)
-        if not fp_path.exists():
-            atomic_write_bytes(fp_path, text.encode())
-        return True
+        old = json.loads(fp_path.read_text()) if fp_path.exists() else None
+        phases = fingerprint["phases"]
+        if restart or old is None or old.get("work_format") != fingerprint["work_format"] or "phases" not in old:
+            stale = list(PHASES)
+        else:
+            first = next((i for i, ph in enumerate(PHASES)
+                          if _canon(old["phases"].get(ph)) != _canon(phases.get(ph))), len(PHASES))
+            stale = list(PHASES[first:])
+        discarded = []
+        for entry in list(self.root.iterdir()):
+            phase = self._phase_of(entry)
+            if phase in stale:
+                discarded.append(phase)
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        atomic_write_bytes(fp_path, json.dumps(fingerprint, sort_keys=True, indent=1, default=str).encode())
+        return [ph for ph in PHASES if ph in discarded]
 
     def path(self, *parts: str) -> Path:
         p = self.root.joinpath(*parts)

@@ -1,8 +1,12 @@
 """``evaluate``: generate K samples per benchmark problem with a teacher backend, grade them with
 the curation verifiers, report pass@1 (mean and std over the K runs) in the paper's table shape.
 
-Every generation is appended to ``OUT/<benchmark>/generations.jsonl`` as it arrives (a killed
-run resumes and asks only for the missing samples); the graded samples go to ``graded.jsonl``.
+Every answer is committed to the response store as it arrives (``OUT/.responses`` by default, or
+the folder ``responses`` names, e.g. the one curation uses), keyed by model, prompt, sampling
+settings, seed and token limit: a killed run resumes, and a later run with more samples asks only
+for the new ones. Answers you already have can be graded as they are: a ``generations.jsonl`` of
+``Completion`` lines in ``OUT/<benchmark>/`` (what earlier versions wrote) is read first. The
+graded samples go to ``OUT/<benchmark>/graded.jsonl``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from curation import ResponseLog, TeacherConfig, VerifyConfig, verify_responses
-from curation.teachers import GenRequest, LazyTeacher, build_prompt, sample_seed
+from curation.teachers import Completion, GenRequest, LazyTeacher, ResponseStore, build_prompt, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, select_rows, to_items
 from evaluation.metrics import pass_at_1
 from evaluation.paper import comparison_table
@@ -36,13 +40,15 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
              samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
              workers: int | None = None, prompt: str | None = None, options: dict | None = None,
-             log=print) -> dict:
-    """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``)."""
+             responses: str | Path | None = None, log=print) -> dict:
+    """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``); ``responses``: the answer
+    store's folder (default ``OUT/.responses``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
     tcfg.model = model
     teacher_backend = LazyTeacher(tcfg)
+    store = ResponseStore(Path(responses) if responses else out / ".responses", tcfg.answer_identity())
 
     results = {}
     for name in benchmarks:
@@ -54,19 +60,26 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
         k = samples or proto.samples
         folder = out / name
         folder.mkdir(exist_ok=True)
-        gen_log = ResponseLog(folder / "generations.jsonl")
         plan = [GenRequest(it.id, j, prompt_for(proto.domain, it, prompt), sample_seed(tcfg.seed, f"{name}:{it.id}", j))
                 for it in items for j in range(k)]
-        missing = [q for q in plan if q.key not in gen_log.answered]
+        saved = ResponseLog(folder / "generations.jsonl").answered  # answers given as a file, graded as given
+        answered = {q.key: c for q in plan if (c := saved.get(q.key) or store.get(q)) is not None}
+        failed: dict[tuple[str, int], Completion] = {}
+        missing = [q for q in plan if q.key not in answered]
+        by_key = {q.key: q for q in missing}
+
+        def arrived(c: Completion, by_key=by_key, answered=answered, failed=failed) -> None:
+            req = by_key[(c.problem_id, c.sample_index)]
+            store.put(req, c)
+            (answered if c.ok else failed)[req.key] = c
+
         t0 = time.perf_counter()
         if missing:
             log(f"evaluate: {name}: generating {len(missing)} of {len(plan)} samples with {tcfg.backend}")
-            try:
-                teacher_backend.generate(missing, gen_log.append)
-            finally:
-                gen_log.close()
-        results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers)
+            teacher_backend.generate(missing, arrived)
+        results[name] = grade(proto.domain, items, k, answered, failed, folder, sandbox, verify_timeout_s, workers)
         results[name]["generation_seconds"] = round(time.perf_counter() - t0, 2)
+        results[name]["reused"] = len(plan) - len(missing)
         if selection is not None:
             results[name]["protocol"] = selection
         log(f"evaluate: {name}: pass@1 {_pct(results[name])} over {len(items)} problems x {k} samples")
@@ -74,17 +87,18 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
               "protocol": {"temperature": tcfg.temperature, "top_p": tcfg.top_p, "max_tokens": tcfg.max_tokens,
                            "seed": tcfg.seed},
               "benchmarks": results}
+    store.close()
     (out / "results.json").write_text(json.dumps(report, indent=1))
     (out / "results.md").write_text(comparison_table(model, results, markdown_table, report["protocol"]))
     return report
 
 
-def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: Path, sandbox: bool,
+def grade(domain: str, items: list[Item], k: int, answered: dict, failed: dict, folder: Path, sandbox: bool,
           timeout_s: float, workers: int | None) -> dict:
     """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated."""
     keys = [(it.id, j) for it in items for j in range(k)]
     by_id = {it.id: it for it in items}
-    answered = [key for key in keys if key in gen_log.answered]
+    answers, answered = answered, [key for key in keys if key in answered]
     by_key = {}
     # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one limit
     for wall in sorted({by_id[key[0]].wall_s for key in answered}, key=lambda w: (w is None, w or 0)):
@@ -92,7 +106,7 @@ def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: 
         cfg = VerifyConfig(sandbox=sandbox, timeout_s=timeout_s)
         if wall is not None:
             cfg.code_wall_s = wall
-        verdicts = verify_responses(domain, [gen_log.answered[key].text for key in group],
+        verdicts = verify_responses(domain, [answers[key].text for key in group],
                                     [by_id[key[0]].reference for key in group], cfg, workers)
         by_key.update(zip(group, verdicts, strict=True))
     scores: dict[str, list[float]] = {it.id: [] for it in items}
@@ -101,10 +115,10 @@ def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: 
     with open(folder / "graded.jsonl", "w") as fh:
         for key in keys:
             v = by_key.get(key)
-            comp = gen_log.answered.get(key)
+            comp = answers.get(key)
             score = 1.0 if v is not None and v.passed is True else 0.0
             scores[key[0]].append(score)
-            reasons[v.reason if v is not None else (gen_log.failed[key].error if key in gen_log.failed
+            reasons[v.reason if v is not None else (failed[key].error if key in failed
                                                     else "not_generated")] += 1
             if comp is not None:
                 lengths.append(comp.completion_tokens if comp.completion_tokens is not None else len(comp.text))
@@ -113,7 +127,7 @@ def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: 
                                  "length": lengths[-1] if comp else None}) + "\n")
     out = pass_at_1(scores, k)
     out.update(avg_length=round(statistics.fmean(lengths), 1) if lengths else None,
-               length_unit="tokens" if any(c.completion_tokens is not None for c in gen_log.answered.values())
+               length_unit="tokens" if any(c.completion_tokens is not None for c in answers.values())
                else "characters", reasons=dict(reasons), not_generated=len(keys) - len(answered))
     return out
 

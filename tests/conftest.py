@@ -38,6 +38,24 @@ def write_jsonl(path: Path, rows: list) -> Path:
     return path
 
 
+def stored_answers(folder: Path) -> list[dict]:
+    """The teacher answers in a response store folder (``out/.responses`` by default), oldest first."""
+    import sqlite3
+
+    path = Path(folder) / "answers.sqlite"
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = db.execute("SELECT problem_id, sample_index, seed, stored_at, completion FROM answers "
+                          "ORDER BY stored_at").fetchall()
+    except sqlite3.OperationalError:  # the run has not created its table yet
+        rows = []
+    finally:
+        db.close()
+    return [{"problem_id": p, "sample_index": i, "seed": s, "stored_at": t, **json.loads(c)} for p, i, s, t, c in rows]
+
+
 @lru_cache(maxsize=1)
 def sandbox_unavailable() -> str | None:
     """Why code-sandbox tests must skip here, or None when bubblewrap can sandbox."""

@@ -63,7 +63,7 @@ def test_missing_generations_count_as_wrong_and_are_reported(shared_data, tmp_pa
 
     items = to_items(BENCHMARKS["aime24"], read_jsonl(shared_data / "math/aime24.jsonl")[:4], {"problem": "prompt"})
     write_generations(tmp_path, {("0", 0): items[0].reference, ("1", 0): items[1].reference})
-    res = grade("math", items, 1, ResponseLog(tmp_path / "generations.jsonl"), tmp_path, False, 5.0, 1)
+    res = grade("math", items, 1, ResponseLog(tmp_path / "generations.jsonl").answered, {}, tmp_path, False, 5.0, 1)
     assert res["pass@1"] == pytest.approx(0.5) and res["not_generated"] == 2
 
 
@@ -118,3 +118,24 @@ def test_a_resumed_evaluation_asks_the_openai_backend_only_for_missing_samples(s
     assert len(asked) == 5 and all(a["prompt"].count("final answer within") == 1 for a in asked)
     res = json.loads((tmp_path / "results.json").read_text())["benchmarks"]["aime24"]
     assert res["pass@1"] == pytest.approx(10 / 15)  # the scripted server's answers (\boxed{0}) are wrong
+    assert res["reused"] == 10
+
+
+def test_evaluate_asks_only_for_new_samples_and_never_reuses_other_sampling_settings(shared_data, tmp_path):
+    from curation.dry_run.scripted_server import ServerProcess
+
+    log = tmp_path / "server.jsonl"
+
+    def evaluate(samples: int, *extra: str) -> dict:
+        r = subprocess.run([sys.executable, "-m", "evaluation.cli", "--model", "served", "--backend", "openai",
+                            "--base-url", srv.base_url, "--benchmarks", "aime24", "--samples", str(samples),
+                            "--limit", "3", "--benchmark-file", f"aime24={shared_data / 'math/aime24.jsonl'}",
+                            "--field", "problem=prompt", "--out", str(tmp_path / "eval"), *extra],
+                           capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads((tmp_path / "eval/results.json").read_text())["benchmarks"]["aime24"]
+
+    with ServerProcess(log=str(log), models=["served"]) as srv:
+        assert evaluate(2)["reused"] == 0 and len(read_jsonl(log)) == 6
+        assert evaluate(4)["reused"] == 6 and len(read_jsonl(log)) == 6 + 6  # only samples 2 and 3 are new
+        assert evaluate(4, "--temperature", "0.7")["reused"] == 0 and len(read_jsonl(log)) == 12 + 12

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from curation import build_config, run_curation
 
@@ -112,7 +111,7 @@ def test_keep_modes(tmp_path):
     assert (b["num_chars"].sum()) <= (a["num_chars"].sum())
 
 
-def test_rerun_skips_finished_parts_and_refuses_a_changed_recipe(tmp_path):
+def test_rerun_skips_finished_parts_and_a_changed_recipe_redoes_only_the_phases_it_changes(tmp_path):
     out = tmp_path / "math"
     first = curate(out, "demo")
     work = Path(first["work_dir"])
@@ -120,10 +119,20 @@ def test_rerun_skips_finished_parts_and_refuses_a_changed_recipe(tmp_path):
     again = curate(out, "demo")
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*.done")} == markers
     assert again["funnel"] == first["funnel"]
-    from curation import ConfigError
+    # a changed selection: load and the problem stages are kept, the sample parts redone, no --restart
+    changed = curate(out, "demo", select={"keep": "first"})
+    kept = {p: t for p, t in markers.items() if "samples" not in p.parts}
+    assert kept and {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert all(p.stat().st_mtime_ns != t for p, t in markers.items() if "samples" in p.parts)
+    fresh = curate(tmp_path / "fresh", "demo", select={"keep": "first"})
+    def counts(report: dict) -> list[dict]:
+        return [{k: v for k, v in stage.items() if k != "seconds"} for stage in report["funnel"]]
 
-    with pytest.raises(ConfigError, match="--restart"):
-        curate(out, "demo", select={"keep": "first"})
+    assert counts(changed) == counts(fresh) and _train_rows(out) == _train_rows(tmp_path / "fresh")
+    # a changed problem stage redoes the problem stages and the samples, not the load
+    curate(out, "demo", select={"keep": "first"}, dedup={"threshold": 0.9})
+    loaded = {p: t for p, t in markers.items() if p.parent.name == "load" or p.name == "load.done"}
+    assert loaded and all(p.stat().st_mtime_ns == t for p, t in loaded.items())
 
 
 def _train_rows(out: Path) -> list[dict]:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from curation.dry_run.scripted_server import ServerProcess
-from tests.conftest import read_jsonl, write_jsonl
+from tests.conftest import read_jsonl, stored_answers, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 RIGHT = "<think>\nadd\n</think>\n\nThe answer is \\boxed{7}."
@@ -47,8 +47,8 @@ def test_a_slow_answer_holds_up_neither_other_rounds_nor_other_parts(tmp_path):
     work = tmp_path / ".work/out"
     part0, part1 = (work / f"samples/part-{k:05d}.done" for k in (0, 1))
     assert part1.stat().st_mtime < slow_done < part0.stat().st_mtime  # part 1 finished first
-    # a part is marked done only after the last answer of its problems was logged
-    assert part0.stat().st_mtime >= (work / "responses/part-00000.jsonl").stat().st_mtime
+    # a part is marked done only after the last answer of its problems was stored (part 0 ends last)
+    assert part0.stat().st_mtime >= max(a["stored_at"] for a in stored_answers(tmp_path / ".responses"))
     report = json.loads((tmp_path / "out/report.json").read_text())
     assert report["conservation"] and report["rows"]["train"] == 3
     assert [r["requests"] for r in report["generation"]["rounds"]] == [4, 1, 1]

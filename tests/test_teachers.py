@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import read_jsonl, write_jsonl
+from conftest import read_jsonl, stored_answers, write_jsonl
 
 from curation import build_config, run_curation
 from curation.config import ConfigError, TeacherConfig
@@ -163,25 +163,26 @@ def test_sigkill_midway_then_rerun_requests_only_what_is_missing(tmp_path):
                 "--samples", "4", "--rounds", "2", "--want", "2", "--concurrency", "4", "--no-decontaminate",
                 "--quiet", "--part-size", "10", "--seed", "5"]
         cmd = [sys.executable, "-m", "curation.cli", "math", *args]
-        subprocess.run([*cmd, "--out", str(tmp_path / "clean")], check=True, env=env, capture_output=True)
+        subprocess.run([*cmd, "--out", str(tmp_path / "clean"), "--responses", str(tmp_path / "clean-answers")],
+                       check=True, env=env, capture_output=True)
         clean_requests = len(read_jsonl(log))
         log.write_text("")
-        responses = tmp_path / ".work/killed/responses"
-        proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        store = tmp_path / "killed-answers"  # its own store: the clean run's answers would serve it all
+        killed = [*cmd, "--out", str(tmp_path / "killed"), "--responses", str(store)]
+        proc = subprocess.Popen(killed, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
-            if sum(len(p.read_text().splitlines()) for p in responses.glob("*.jsonl")) >= 30:
+            if len(stored_answers(store)) >= 30:
                 break
             time.sleep(0.01)
         assert proc.poll() is None, "the run finished before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        answered = {(r["problem_id"], r["sample_index"]) for p in responses.glob("*.jsonl")
-                    for r in _complete_lines(p)}
+        answered = {(r["problem_id"], r["sample_index"]) for r in stored_answers(store)}
         before = {(r["prompt"], r["seed"]) for r in read_jsonl(log)}
         log.write_text("")
-        rerun = subprocess.run([*cmd, "--out", str(tmp_path / "killed")], env=env, capture_output=True, text=True)
+        rerun = subprocess.run(killed, env=env, capture_output=True, text=True)
         assert rerun.returncode == 0, rerun.stderr
         after = {(r["prompt"], r["seed"]) for r in read_jsonl(log)}
     assert 30 <= len(answered) < clean_requests
@@ -193,15 +194,6 @@ def test_sigkill_midway_then_rerun_requests_only_what_is_missing(tmp_path):
     report = json.loads((tmp_path / "killed/report.json").read_text())
     assert report["generation"]["requests"] == clean_requests and report["conservation"]
 
-
-def _complete_lines(path: Path) -> list[dict]:
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            pass
-    return out
 
 
 def _train(out: Path) -> list[dict]:

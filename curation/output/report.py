@@ -130,7 +130,7 @@ def generation_report(parts: list[PartGeneration | None]) -> dict | None:
     parts = [p for p in parts if p]
     if not parts:
         return None
-    out = {"requests": 0, "sent": 0, "answered": 0, "prompt_tokens": 0, "completion_tokens": 0,
+    out = {"requests": 0, "sent": 0, "reused": 0, "answered": 0, "prompt_tokens": 0, "completion_tokens": 0,
            "teacher_seconds": 0.0}
     failed, retried, rounds, first_errors, duplicates = Counter(), Counter(), {}, {}, 0
     spans = []

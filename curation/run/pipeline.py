@@ -30,7 +30,6 @@ from curation.stages.contract import StageResult, rejected_frame, timed, to_reje
 from curation.stages.load import load_stage
 from curation.stages.problem_stages import PROBLEM_STAGES
 from curation.teachers.base import LiveTeacher
-from curation.teachers.response_log import ResponseLog
 
 
 def _progress(console: Console, quiet: bool) -> Progress:
@@ -140,31 +139,23 @@ def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_
     total = (run.work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
     task = progress.add_task("teacher", total=None, status="")
-    logs: list[ResponseLog] = []
-
-    def open_part(k: int):
-        log = ResponseLog(run.work.response_log(k))
-        logs.append(log)
-        return problems_of(k), log
 
     def show(counts: StreamProgress) -> None:
         progress.update(task, completed=counts.done, total=counts.sent or None,
                         status=counts.status(total, settled_before))
 
-    scheduler = StreamingScheduler(run.cfg, pending, open_part, teacher, run.executor, finished,
+    scheduler = StreamingScheduler(run.cfg, pending, problems_of, teacher, run.responses, run.executor, finished,
                                    say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"), progress=show)
-    try:
-        scheduler.run()
-    finally:
-        for log in logs:
-            log.close()
+    scheduler.run()
 
 
 def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,
-                 console: Console | None = None, quiet: bool = False) -> dict:
+                 drop_answers: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
     """Run (or resume) one curation and publish it. Returns the report (``report.json``'s content).
-    ``source``: the source as ``curation.prepare`` resolved it (resolved here when not given)."""
-    run = RunContext.open(cfg, source=source, restart=restart, console=console)
+    ``source``: the source as ``curation.prepare`` resolved it (resolved here when not given).
+    ``restart`` redoes all CPU work; ``drop_answers`` deletes the stored answers of this teacher
+    setting first (they are asked, and paid for, again)."""
+    run = RunContext.open(cfg, source=source, restart=restart, drop_answers=drop_answers, console=console)
     try:
         run.executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
         with _progress(run.console, quiet) as progress:

@@ -13,8 +13,9 @@ memory at once.
 Published rows do not depend on arrival order: each part is assembled in the order the
 barrier schedule produced (round by round, problems in part order, samples by index), and the
 decisions per problem are the barrier's, so the same seeds and answers give the same rows.
-Every answer is appended to the part's response log the moment it arrives; a re-run serves
-answered ``(problem_id, sample_index)`` pairs from the log and asks only for the rest.
+Every answer is committed to the response store the moment it arrives
+(``curation.teachers.response_store``); a re-run, or a run of a changed recipe, is served every
+request the store can answer and asks the teacher only for the rest.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from curation.stages.contract import StageResult, rejected_frame, split_by_reaso
 from curation.stages.select import select_stage
 from curation.teachers import Completion, GenRequest, LazyTeacher, LiveTeacher, RequestQueue, build_prompt, sample_seed
 from curation.teachers.generation_stats import PartGeneration
-from curation.teachers.response_log import ResponseLog
+from curation.teachers.response_store import ResponseStore
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
 
 
@@ -55,8 +56,8 @@ class _Problem:
 
 
 class _Part:
-    def __init__(self, k: int, frame: pl.DataFrame, log: ResponseLog, cfg: CurateConfig):
-        self.k, self.frame, self.log = k, frame, log
+    def __init__(self, k: int, frame: pl.DataFrame, cfg: CurateConfig):
+        self.k, self.frame = k, frame
         t = cfg.teacher
         self.problems = {row["row_index"]: _Problem(row, pos, build_prompt(cfg.domain, row["problem"],
                                                                            row["reference"], t.prompt))
@@ -98,13 +99,15 @@ class StreamProgress:
 class StreamingScheduler:
     """Runs every unfinished part's rejection sampling against one live teacher."""
 
-    def __init__(self, cfg: CurateConfig, parts: list[int], open_part: Callable[[int], tuple[pl.DataFrame,
-                 ResponseLog]], teacher: LiveTeacher, executor: Executor,
+    def __init__(self, cfg: CurateConfig, parts: list[int], open_part: Callable[[int], pl.DataFrame],
+                 teacher: LiveTeacher, store: ResponseStore, executor: Executor,
                  finished: Callable[[int, PartResult], None],
                  *, say: Callable[[str], None] = lambda m: None,
                  progress: Callable[[StreamProgress], None] | None = None):
         t = cfg.teacher
         self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
+        self.store = store  # paid answers: served from here first, every new one committed here
+        self.requests: dict[tuple[str, int], GenRequest] = {}  # sent and not yet answered
         self.executor = executor  # where format filters and verification run (``curation.run.executors``)
         self.finished, self.say, self.progress = finished, say, progress
         self.budget = t.budget or t.samples * t.rounds
@@ -163,8 +166,7 @@ class StreamingScheduler:
         while self.todo and len(self.open) < self.max_open and (not self.open or self.queue.qsize()
                                                                  < self.target_queued):
             k = self.todo.pop(0)
-            frame, log = self.open_part(k)
-            part = _Part(k, frame, log, self.cfg)
+            part = _Part(k, self.open_part(k), self.cfg)
             self.open[k] = part
             if not part.problems:
                 self._finish(part)
@@ -185,8 +187,9 @@ class StreamingScheduler:
         part.stats.round(p.round).update(problems=1, requests=n)
         self.per_round[p.round] += n
         for req in reqs:
-            done = part.log.answered.get(req.key)
-            if done is not None:  # answered by an earlier run: served from the log
+            done = self.store.get(req)
+            if done is not None:  # answered before (this recipe or another): served from the store
+                part.stats.reused += 1
                 self._arrive(part, p, done)
                 continue
             part.stats.sent += 1
@@ -195,6 +198,7 @@ class StreamingScheduler:
                 part.stats.first_sent = time.time()
             first = req.key not in self.waiting
             self.waiting[req.key].append((part, p))
+            self.requests[req.key] = req
             if first:
                 self.counts.sent += 1
                 self.queue.put(req, (part.k, p.round, p.pos, req.sample_index))
@@ -213,8 +217,10 @@ class StreamingScheduler:
         else:
             self.counts.failed += 1
         self.counts.completion_tokens += c.completion_tokens or 0
+        req = self.requests.pop((c.problem_id, c.sample_index), None)
+        if req is not None:
+            self.store.put(req, c)  # committed before anything else happens to it
         for part, p in self.waiting.pop((c.problem_id, c.sample_index), []):
-            part.log.append(c)
             if c.ok:
                 part.stats.last_answer = time.time()
             self._arrive(part, p, c)

@@ -6,8 +6,9 @@
 - the backends: ``replay`` (the traces stored in the source), ``openai_client`` (any
   OpenAI-compatible endpoint), ``vllm_offline``, ``hf``;
 - what they are asked and answer (``requests``: ``GenRequest``, ``Completion``, seeds, prompts),
-  the queue a live teacher is fed from (``queue``), the append-only log of its answers
-  (``response_log``) and the Sample record they produce (``samples``).
+  the queue a live teacher is fed from (``queue``), the store of paid answers keyed by what
+  determines them (``response_store``), the append-only log the LLM judge keeps and older runs
+  kept (``response_log``) and the Sample record they produce (``samples``).
 
 The rejection-sampling rounds (``curation.run.streaming``), the LLM judge and ``evaluate`` all
 drive a live teacher through ``serve``/``generate``.
@@ -21,10 +22,11 @@ from curation.teachers.registry import TEACHERS, LazyTeacher, live_teachers, mak
 from curation.teachers.replay import ReplayTeacher
 from curation.teachers.requests import Completion, GenRequest, build_prompt, sample_seed
 from curation.teachers.response_log import ResponseLog
+from curation.teachers.response_store import ResponseStore
 from curation.teachers.samples import GENERATION_STRUCT, SAMPLE_SCHEMA, TEACHER_STRUCT, sample_row
 from curation.teachers.vllm_offline import VLLMTeacher
 
 __all__ = ["Teacher", "LiveTeacher", "BlockingServe", "TEACHERS", "live_teachers", "make_teacher", "LazyTeacher",
            "SAMPLE_SCHEMA", "TEACHER_STRUCT", "GENERATION_STRUCT", "sample_row", "RequestQueue", "GenRequest",
-           "Completion", "build_prompt", "sample_seed", "ResponseLog", "OpenAITeacher", "VLLMTeacher", "HFTeacher",
-           "ReplayTeacher"]
+           "Completion", "build_prompt", "sample_seed", "ResponseLog", "ResponseStore", "OpenAITeacher", "VLLMTeacher",
+           "HFTeacher", "ReplayTeacher"]

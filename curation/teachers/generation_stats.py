@@ -11,7 +11,7 @@ ROUND_KEYS = ("problems", "requests", "sent", "answered", "verified")
 
 @dataclass
 class PartGeneration:
-    requests: int = 0  # samples asked for (answered from the log included)
+    requests: int = 0  # samples asked for (those answered from the response store included)
     sent: int = 0  # requests sent to the teacher
     answered: int = 0
     failed: Counter = field(default_factory=Counter)  # final failures by kind (http_429, timeout, ...)
@@ -23,6 +23,7 @@ class PartGeneration:
     first_sent: float | None = None  # time of the first request sent, of the last answer
     last_answer: float | None = None
     rounds: dict[int, Counter] = field(default_factory=dict)  # round -> problems, requests, sent, answered, verified
+    reused: int = 0  # answers served from the response store (paid for by an earlier run)
 
     def round(self, r: int) -> Counter:
         return self.rounds.setdefault(r, Counter())
@@ -37,6 +38,7 @@ class PartGeneration:
                 "retried": dict(self.retried), "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "first_errors": self.first_errors,
                 "duplicate_responses": self.duplicate_responses, "teacher_seconds": self.teacher_seconds,
+                "reused": self.reused,
                 "span": [self.first_sent, self.last_answer],
                 "rounds": [{"round": r, **{k: c[k] for k in ROUND_KEYS}} for r, c in sorted(self.rounds.items())]}
 
@@ -46,4 +48,5 @@ class PartGeneration:
         return cls(d["requests"], d["sent"], d["answered"], Counter(d["failed"]), Counter(d["retried"]),
                    d["prompt_tokens"], d["completion_tokens"], dict(d.get("first_errors") or {}),
                    d.get("duplicate_responses", 0), first_sent, last_answer,
-                   {r["round"]: Counter({k: v for k, v in r.items() if k != "round"}) for r in d["rounds"]})
+                   {r["round"]: Counter({k: v for k, v in r.items() if k != "round"}) for r in d["rounds"]},
+                   d.get("reused", 0))
