@@ -112,7 +112,7 @@ class WorkDir:
         """Create the folder and make its CPU work match ``fingerprint`` (``{"work_format", "phases":
         {phase: settings}}``): the work of the first phase whose settings changed, and of every phase
         after it, is discarded (all of it for ``restart`` or another work format). Returns the
-        phases discarded; paid answers are never touched."""
+        phases whose finished work was discarded; paid answers are never touched."""
         fp_path = self.root / "fingerprint.json"
         self.root.mkdir(parents=True, exist_ok=True)
         old = json.loads(fp_path.read_text()) if fp_path.exists() else None
@@ -123,11 +123,12 @@ class WorkDir:
             first = next((i for i, ph in enumerate(PHASES)
                           if _canon(old["phases"].get(ph)) != _canon(phases.get(ph))), len(PHASES))
             stale = list(PHASES[first:])
-        discarded = []
+        discarded = []  # phases that had finished work
         for entry in list(self.root.iterdir()):
             phase = self._phase_of(entry)
             if phase in stale:
-                discarded.append(phase)
+                if entry.name.endswith(".done") or (entry.is_dir() and any(entry.rglob("*.done"))):
+                    discarded.append(phase)
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         atomic_write_bytes(fp_path, json.dumps(fingerprint, sort_keys=True, indent=1, default=str).encode())
         return [ph for ph in PHASES if ph in discarded]

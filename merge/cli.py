@@ -23,7 +23,9 @@ class MergeConfig:
     base: str | None = setting(None, True, "The student the experts came from (TIES / DARE plans).", metavar="PATH")
     models: dict[str, str] = setting({}, "--model", "Any other ${NAME} of a plan.", multiple=True,
                                      metavar="NAME=PATH")
-    out: str | None = setting(None, True, "Output folder for the merged model.", required=True, metavar="PATH")
+    out: str | None = setting(None, True, "Output folder for the merged model: new or empty, or one an earlier merge "
+                              "made (with --overwrite). Nothing else is ever replaced.", required=True, metavar="PATH")
+    overwrite: bool = setting(False, True, "Replace the output of an earlier merge in --out.", is_flag=True)
     dtype: str | None = setting(None, True, "Override the plan's dtype.")
     dry_run: bool = setting(False, True, "Print one mergekit YAML document per step (---), each with the "
                             "mergekit-yaml command that runs it, and exit.", is_flag=True)
@@ -68,7 +70,7 @@ def main(**options):
         if cfg.write_configs and not cfg.dry_run:
             raise PlanError(["--write-configs: only with --dry-run"])
         summary = run_plan(plan, inputs, cfg.out, dry_run=cfg.dry_run, configs_dir=cfg.write_configs,
-                           seed=cfg.seed, device=cfg.device,
+                           seed=cfg.seed, device=cfg.device, overwrite=cfg.overwrite,
                            log=lambda m: click.echo(m, err=not cfg.dry_run))
     except PlanError as exc:
         fail("merge", exc.problems)

@@ -2,7 +2,8 @@
 
 mergekit reads one tensor at a time from each input (lazy loading) and writes the output shard
 by shard, so memory stays near the size of a few tensors, not of the models. Intermediate step
-outputs go to ``<out>.steps/<step>`` (removed after the last step); the last step writes ``<out>``,
+outputs go to ``<out>.steps/<step>`` (removed after the last step); the last step writes ``<out>``
+(``merge.destination`` decides what may be written and replaced),
 which then gets the resolved plan and a card with each input's provenance. ``--dry-run`` prints
 one mergekit document per step, each with the ``mergekit-yaml`` command that runs it where
 ``merge`` would, so the steps can also be run by hand.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import yaml
 
 from curation import require
 from merge.checks import check_inputs
+from merge.destination import claim, destination_problems, release
 from merge.plan import Plan, PlanError, mergekit_config, resolve
 
 # Output shards are flushed at this size: the writer holds at most one shard in memory.
@@ -65,7 +66,10 @@ def mergekit_documents(steps: list[tuple], *, seed: int, device: str, folder: st
 
 
 def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_run: bool = False,
-             configs_dir: str | Path | None = None, seed: int = 0, device: str = "cpu", log=print) -> dict:
+             configs_dir: str | Path | None = None, seed: int = 0, device: str = "cpu", overwrite: bool = False,
+             log=print) -> dict:
+    """Merge ``inputs`` by ``plan`` into ``out``: a new or empty folder, or with ``overwrite`` one an
+    earlier merge made (``merge.destination``); nothing else is ever deleted."""
     out = Path(out).expanduser().resolve()
     inputs = {k: Path(v).expanduser().resolve() for k, v in inputs.items()}
     missing = [k for k in plan.inputs() if k not in inputs]
@@ -85,7 +89,8 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
                 path.write_text(doc)
         commands = [mergekit_command(path, row[3], seed, device) for (path, _), row in zip(docs, steps, strict=True)]
         return {"plan": plan.name, "dry_run": True, "steps": [s[-1] for s in steps], "commands": commands}
-    problems = check_inputs({k: inputs[k] for k in plan.inputs()})
+    problems = destination_problems(out, {k: inputs[k] for k in plan.inputs()}, overwrite)
+    problems += check_inputs({k: inputs[k] for k in plan.inputs()})
     if problems:
         raise PlanError(problems)
     require("mergekit", "merge", "merge")
@@ -97,11 +102,12 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
                            write_model_card=False, device=device, safe_serialization=True,
                            out_shard_size=SHARD_BYTES)
     timings = []
+    claim(out, {"plan": plan.name})
+    if len(steps) > 1:
+        claim(Path(f"{out}.steps"), {"plan": plan.name, "intermediate_of": str(out)})
     for step, _, _, target, cfg in steps:
         t0 = time.perf_counter()
         log(f"merge: step {step.name} ({step.method}) -> {target}")
-        if target.exists():
-            shutil.rmtree(target)
         run_merge(MergeConfiguration.model_validate(cfg), out_path=str(target), options=options)
         timings.append({"step": step.name, "method": step.method, "seconds": round(time.perf_counter() - t0, 2)})
     summary = {"plan": plan.name, "dtype": plan.dtype, "steps": timings,
@@ -111,7 +117,7 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
     (out / "merge_summary.json").write_text(json.dumps(summary, indent=1))
     _card(plan, inputs, out, summary)
     if len(steps) > 1:
-        shutil.rmtree(f"{out}.steps", ignore_errors=True)
+        release(Path(f"{out}.steps"))
     return summary
 
 

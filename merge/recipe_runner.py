@@ -91,7 +91,7 @@ def plan_steps(recipe: Recipe, student: str, work: str | Path, launcher: str | N
             cmd += ["--data", (str(work / "data" / ref) if ref in runs else ref) + factor]
         steps.append(RecipeStep(f"train-{b.name}", cmd + _flag_args(b.train.settings), len(train_cmd) - 1, out))
     merged = work / "merged"
-    cmd = _python("merge.cli") + ["--plan", recipe.plan, "--out", str(merged)]
+    cmd = _python("merge.cli") + ["--plan", recipe.plan, "--out", str(merged), "--overwrite"]  # its own earlier try
     for name in load_plan(recipe.plan).inputs():
         if name == "base":
             cmd += ["--base", student]

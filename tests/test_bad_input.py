@@ -165,3 +165,26 @@ def test_license_is_a_flag_checked_against_the_hub_ids(tmp_path):
     from huggingface_hub import DatasetCard
 
     assert DatasetCard.load(out / "README.md").data.to_dict()["license"] == "cc-by-nc-4.0"
+
+
+def test_a_field_mapping_that_names_no_column_is_one_line_with_the_columns(tmp_path):
+    rows = [{"question": r["problem"], "answer": r["answer"], "responses": r["responses"]} for r in ROWS[:5]]
+    src = write_jsonl(tmp_path / "src.jsonl", rows)
+
+    def curate(*extra: str):
+        out = tmp_path / f"out{len(list(tmp_path.glob('.work/*')))}"  # each its own folder: one line each
+        return CliRunner().invoke(main, ["math", "--source", str(src), "--out", str(out), "--quiet",
+                                         "--no-decontaminate", *extra])
+
+    _one_error_line(curate("--field", "problem=questoin"), "source.fields: problem=questoin: no row has a column "
+                    "'questoin' (the source's columns: question, answer, responses); did you mean 'question'?")
+    # no mapping at all: every row lacks our 'problem' column, so nothing loads: a mistake, not a result
+    _one_error_line(curate(), "source: none of its 5 rows became a problem (malformed_problem x5); the source's "
+                    "columns: question, answer, responses; map ours to them with --field OURS=COLUMN")
+    _one_error_line(curate("--field", "problem=question", "--where", "answer=nope"),
+                    "source.where: answer=nope matches none of the source's 5 rows")
+    _one_error_line(curate("--field", "problem=question", "--where", "subject=x"),
+                    "source.where: no row has a column 'subject'")
+    assert not list(tmp_path.glob("out*"))  # nothing published
+    ok = curate("--field", "problem=question")
+    assert ok.exit_code == 0 and "5 rows" in ok.output

@@ -253,3 +253,37 @@ def test_merged_card_names_the_experts_student_by_its_hub_id(experts, tmp_path):
     run_plan(one_step("arcee_fusion", "${science}", ["${math}"]), copies, tmp_path / "fused", log=lambda m: None)
     header = yaml.safe_load((tmp_path / "fused" / "README.md").read_text().split("---")[1])
     assert header["base_model"] == ["Qwen/Qwen2.5-0.5B"]
+
+
+def test_merge_never_writes_over_what_it_did_not_make(experts, tmp_path):
+    curated = tmp_path / "out/math"
+    (curated / "data").mkdir(parents=True)
+    (curated / "data/train-00000-of-00001.parquet").write_bytes(b"rows")
+    (curated / "report.json").write_text("{}")
+    before = {p: p.read_bytes() for p in [*curated.rglob("*"), *experts["math"].rglob("*")] if p.is_file()}
+
+    def merge(out: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "merge.cli", "--math", str(experts["math"]), "--code",
+                               str(experts["code"]), "--science", str(experts["science"]), "--out", str(out), *extra],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    for out, words in ((curated, "is not empty and was not made by merge"), (experts["math"], "is the input math"),
+                       (experts["math"] / "sub", "is inside the input math")):
+        for extra in ((), ("--overwrite",)):
+            r = merge(out, *extra)
+            assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert {p: p.read_bytes() for p in before} == before and not (experts["math"] / "sub").exists()
+
+
+@pytest.mark.integration
+def test_merge_replaces_its_own_output_only_with_overwrite(experts, tmp_path):
+    plan = one_step("linear", None, ["${math}", "${code}"], weight=1.0)
+    inputs = {"math": experts["math"], "code": experts["code"]}
+    run_plan(plan, inputs, tmp_path / "soup", log=lambda m: None)
+    with pytest.raises(PlanError, match="holds an earlier merge; --overwrite replaces it"):
+        run_plan(plan, inputs, tmp_path / "soup", log=lambda m: None)
+    (tmp_path / "soup" / "stale.txt").write_text("from the first merge's folder")
+    run_plan(plan, inputs, tmp_path / "soup", overwrite=True, log=lambda m: None)
+    assert not (tmp_path / "soup" / "stale.txt").exists() and (tmp_path / "soup/model.safetensors").exists()
+    (tmp_path / "empty").mkdir()
+    run_plan(plan, inputs, tmp_path / "empty", log=lambda m: None)  # an empty folder is fine

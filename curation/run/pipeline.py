@@ -16,6 +16,9 @@ driver (this module) keeps the work folder, the markers and the teacher, all in 
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
+
 import polars as pl
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,7 +28,9 @@ from curation.output.publish import publish
 from curation.run.context import RunContext
 from curation.run.part_work import PartResult
 from curation.run.streaming import StreamingScheduler, StreamProgress
-from curation.sources.rows import ResolvedSource, iter_parts
+from curation.settings import ConfigError
+from curation.sources.columns import column_problems, columns_of, nothing_loaded_problem
+from curation.sources.rows import ResolvedSource, iter_parts, iter_rows
 from curation.stages.contract import StageResult, rejected_frame, timed, to_rejected
 from curation.stages.load import load_stage
 from curation.stages.problem_stages import PROBLEM_STAGES
@@ -48,16 +53,28 @@ def _load_phase(run: RunContext, progress: Progress) -> int:
     n_parts = 0
     rows_seen = 0
     skipped = [0]
+    # a mapping or filter that names a column no row has: one line, before any work on the rows
+    first_rows = list(iter_rows(dataclasses.replace(src, where=()), 200))
+    if problems := column_problems(first_rows, src.mapping, dict(src.where)):
+        raise ConfigError(problems)
+    kept, rejected, columns = 0, Counter(), columns_of(first_rows)
     for k, rows in enumerate(iter_parts(src, size, cfg.source.limit, skipped)):
         n_parts += 1
         rows_seen += len(rows)
         name = work.load_part(k)
-        if work.done(name) is None:
+        if (info := work.done(name)) is None:
             result = timed(load_stage, rows, k * size, src.mapping, cfg.domain, src.name)
             work.write(name, result.kept)
             work.write(work.rejected(name), result.rejected)
-            work.mark_done(name, result.count())
+            work.mark_done(name, info := result.count())
+        kept += info["kept"]
+        rejected.update(info["rejected"])
         progress.update(task, advance=1, status=f"{rows_seen} rows")
+    if not kept and (problem := nothing_loaded_problem(rows_seen, dict(rejected), columns)):
+        raise ConfigError([problem])  # nothing to curate: a mistake in the mapping, not an empty result
+    if not rows_seen and skipped[0]:
+        where = ", ".join(f"{k}={v}" for k, v in src.where)
+        raise ConfigError([f"source.where: {where} matches none of the source's {skipped[0]} rows"])
     work.mark_done(work.LOAD, {"parts": n_parts, "skipped_by_where": skipped[0]})
     progress.update(task, total=n_parts)
     return n_parts
