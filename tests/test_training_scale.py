@@ -2,6 +2,7 @@
 L x L mask, HF's warmup rule, weight decay under ZeRO-3, multi-turn and overlong samples, and
 sequence parallelism over two processes (DeepSpeed Ulysses on gloo)."""
 
+import inspect
 import json
 import os
 import re
@@ -117,8 +118,11 @@ def test_sdpa_builds_an_l_by_l_mask_for_packed_rows_and_sdpa_varlen_none(model_d
     for name in ("sdpa", "sdpa_varlen"):
         cfg = AutoConfig.from_pretrained(model_dir)
         cfg._attn_implementation = name
-        mask = create_causal_mask(config=cfg, inputs_embeds=embeds, attention_mask=None, cache=None,
-                                  position_ids=pos)
+        params = inspect.signature(create_causal_mask).parameters  # the cache argument was renamed in 5.2x
+        cache_arg = {"cache" if "cache" in params else "past_key_values": None}
+        extra = {"cache_position": torch.arange(ids.shape[1])} if "cache_position" in params else {}
+        mask = create_causal_mask(config=cfg, inputs_embeds=embeds, attention_mask=None, position_ids=pos,
+                                  **cache_arg, **extra)
         shapes[name] = None if mask is None else tuple(mask.shape)
     n = ids.shape[1]
     assert shapes == {"sdpa": (1, 1, n, n), "sdpa_varlen": None}
