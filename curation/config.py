@@ -293,8 +293,6 @@ def validate(cfg: CurateConfig) -> list[str]:
             p.append("judge.model: --judge needs --judge-model")
         if cfg.judge.backend == "openai" and not cfg.judge.base_urls:
             p.append("judge.base_urls: --judge openai needs at least one --judge-base-url")
-        if cfg.executor.kind != "local":
-            p.append("judge: the LLM judge runs with --executor local (its replies are logged in the work folder)")
     return p
 
 
