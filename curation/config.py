@@ -119,6 +119,8 @@ class VerifyConfig:
                             "bubblewrap sandbox (without it only static checks run and verdicts are passed=None).")
     code_wall_s: float = setting(10.0, None)
     code_memory_mb: int = setting(1024, None)
+    # call-protocol tests: code_wall_s for each test call (LiveCodeBench's rule), not for the session
+    code_limit_per_test: bool = setting(False, None)
 
 
 @dataclass
