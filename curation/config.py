@@ -125,6 +125,8 @@ class VerifyConfig:
                             "bubblewrap sandbox (without it only static checks run and verdicts are passed=None).")
     code_wall_s: float = setting(10.0, None)
     code_memory_mb: int = setting(1024, None)
+    # call-protocol tests: code_wall_s for each test call (LiveCodeBench's rule), not for the session
+    code_limit_per_test: bool = setting(False, None)
 
 
 @dataclass
@@ -311,8 +313,6 @@ def validate(cfg: CurateConfig) -> list[str]:
             p.append("judge.model: --judge needs --judge-model")
         if cfg.judge.backend == "openai" and not cfg.judge.base_urls:
             p.append("judge.base_urls: --judge openai needs at least one --judge-base-url")
-        if cfg.executor.kind != "local":
-            p.append("judge: the LLM judge runs with --executor local (its replies are logged in the work folder)")
     return p
 
 

@@ -171,7 +171,8 @@ class Domain:
         if self.verify.runs_programs:
             from verifiers.code import Limits
 
-            limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb)
+            limits = Limits(wall_s=cfg.code_wall_s, cpu_s=max(1, int(cfg.code_wall_s)), memory_mb=cfg.code_memory_mb,
+                            per_test=cfg.code_limit_per_test)
         return self.verify(responses, golds, extras,
                            VerifyOptions(timeout_s=cfg.timeout_s, workers=workers, sandbox=cfg.sandbox, limits=limits))
 

@@ -39,11 +39,9 @@ def livecodebench_item(proto: Protocol, row: dict, rid: str, options: dict) -> I
     judged = row["_lcb_tests"] if "_lcb_tests" in row else lcb.lcb_tests(row)[0]
     style = options.get("lcb_prompt", "deepseek_r1")
     prompt = lcb.PROMPTS[style](str(row.get("question_content") or ""), str(row.get("starter_code") or ""))
-    n = len(judged.get("test_list") or judged.get("inputs") or [])
-    # one session carries every functional test, so its budget is the per-test limit times the tests
-    wall = lcb.TIME_LIMIT_S * n if "test_list" in judged else lcb.TIME_LIMIT_S
+    # per test: each stdin run, and each call of a functional problem's session (``grade``)
     return Item(rid, str(row.get("question_content")), get_domain(proto.domain).reference({"tests": judged}),
-                prompt=prompt, wall_s=float(wall))
+                prompt=prompt, wall_s=float(lcb.TIME_LIMIT_S))
 
 
 def livecodebench_select(proto: Protocol, rows: list[dict], options: dict) -> tuple[list[dict], dict]:
@@ -101,7 +99,7 @@ class Item:
     problem: str
     reference: str  # serialized the way curation.verify_responses reads it for the domain
     prompt: str | None = None  # the benchmark's own user message (else the domain's prompt is used)
-    wall_s: float | None = None  # the code judge's wall limit for this item (else the default)
+    wall_s: float | None = None  # the code judge's wall limit per test for this item (else the default)
 
 
 class BenchmarkError(ValueError):

@@ -250,9 +250,10 @@ def summarize(kept: list[dict], dropped: int, window: Window, prompt_style: str)
 
 # What differs from lcb_runner, listed under the results table.
 DIFFERENCES = [
-    f"Functional problems: the tests of one sample share one sandboxed session with a {TIME_LIMIT_S} s x tests "
-    f"wall and CPU budget (lcb_runner: {TIME_LIMIT_S} s per call); stdin problems get {TIME_LIMIT_S} s per test "
-    "run, as in lcb_runner.",
+    f"Functional problems: the tests of one sample run in one sandboxed session, {TIME_LIMIT_S} s wall to load "
+    f"the program and {TIME_LIMIT_S} s for each test call as in lcb_runner, under one CPU limit of "
+    f"{TIME_LIMIT_S} s x (tests + 1) for the session (lcb_runner has no CPU limit); stdin problems get "
+    f"{TIME_LIMIT_S} s per test run, as in lcb_runner.",
     "Functional problems: a fresh `Solution()` per test (lcb_runner makes one per sample).",
     "stdin output is compared on whitespace-separated tokens; lcb_runner compares stripped lines and accepts "
     "numbers that are equal as decimals (`1.0` for `1`), which we count as wrong.",

@@ -100,12 +100,13 @@ def grade(domain: str, items: list[Item], k: int, answered: dict, failed: dict, 
     by_id = {it.id: it for it in items}
     answers, answered = answered, [key for key in keys if key in answered]
     by_key = {}
-    # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one limit
+    # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one
+    # limit, which holds for each test (each call of a function-call session too, as lcb_runner)
     for wall in sorted({by_id[key[0]].wall_s for key in answered}, key=lambda w: (w is None, w or 0)):
         group = [key for key in answered if by_id[key[0]].wall_s == wall]
         cfg = VerifyConfig(sandbox=sandbox, timeout_s=timeout_s)
         if wall is not None:
-            cfg.code_wall_s = wall
+            cfg.code_wall_s, cfg.code_limit_per_test = wall, True
         verdicts = verify_responses(domain, [answers[key].text for key in group],
                                     [by_id[key[0]].reference for key in group], cfg, workers)
         by_key.update(zip(group, verdicts, strict=True))

@@ -129,19 +129,27 @@ def curate_case(name: str, cwd: Path, extra: list[str] | None = None) -> dict:
     return fingerprint(out)
 
 
-def _curate_live(out: Path, extra: list[str]) -> dict:
+def live_command(out: Path, base_url: str, extra: list[str]) -> tuple[list[str], dict]:
+    """The live case's ``curate`` command against the scripted server at ``base_url`` (its source
+    written beside ``out``; run it in ``out.parent``) and the environment to run it in."""
     import os
-    import subprocess
-
-    from curation.dry_run.scripted_server import ServerProcess
 
     src = out.parent / "live.jsonl"  # named relative to the run's folder: the source name is in every row
     src.write_text("".join(json.dumps(r) + "\n" for r in LIVE_ROWS))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    args = [{"LIVE_SOURCE": src.name, "BASE_URL": base_url}.get(a, a) for a in LIVE_ARGS]
+    return [sys.executable, "-m", "curation.cli", *args, *extra, "--max-retries", "1", "--quiet", "--out",
+            str(out)], env
+
+
+def _curate_live(out: Path, extra: list[str]) -> dict:
+    import subprocess
+
+    from curation.dry_run.scripted_server import ServerProcess
+
     with ServerProcess(LIVE_SCRIPT, latency="lognormal:4,1.0,40") as srv:
-        args = [{"LIVE_SOURCE": src.name, "BASE_URL": srv.base_url}.get(a, a) for a in LIVE_ARGS]
-        r = subprocess.run([sys.executable, "-m", "curation.cli", *args, *extra, "--max-retries", "1", "--quiet",
-                            "--out", str(out)], env=env, capture_output=True, text=True, cwd=out.parent)
+        cmd, env = live_command(out, srv.base_url, extra)
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=out.parent)
     assert r.returncode == 0, r.stderr[-2000:]
     return fingerprint(out)
 

@@ -17,6 +17,16 @@ from curation.stages.llm_judge import parse_reply
 from tests.conftest import read_jsonl, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
+JUDGE_ROWS = [  # golds the math parsers cannot read: only these reach the judge
+    {"id": "a", "problem": "alpha: simplify", "answer": "\\frac{", "responses": ["<think>w</think> \\boxed{1/2}"]},
+    {"id": "b", "problem": "beta: simplify", "answer": "$\\sqrt{$", "responses": ["<think>w</think> \\boxed{3}"]},
+    {"id": "c", "problem": "gamma: simplify", "answer": "\\frac{", "responses": ["<think>w</think> \\boxed{7}"]},
+    {"id": "d", "problem": "delta: what is 2+2?", "answer": "4", "responses": ["<think>w</think> \\boxed{4}",
+                                                                           "<think>w</think> \\boxed{5}"]},
+]
+JUDGE_SCRIPT = {"rules": [{"match": "alpha", "answers": ["Both are one half.\nVERDICT: EQUIVALENT"]},
+                          {"match": "beta", "answers": ["Not the same.\nVERDICT: DIFFERENT"]},
+                          {"match": "gamma", "answers": ["I would say they are close enough."]}]}
 
 
 def test_reply_format_is_strict():
@@ -27,20 +37,10 @@ def test_reply_format_is_strict():
 
 
 def test_the_judge_decides_only_what_the_verifier_could_not(tmp_path):
-    rows = [  # golds the math parsers cannot read: only these reach the judge
-        {"id": "a", "problem": "alpha: simplify", "answer": "\\frac{", "responses": ["<think>w</think> \\boxed{1/2}"]},
-        {"id": "b", "problem": "beta: simplify", "answer": "$\\sqrt{$", "responses": ["<think>w</think> \\boxed{3}"]},
-        {"id": "c", "problem": "gamma: simplify", "answer": "\\frac{", "responses": ["<think>w</think> \\boxed{7}"]},
-        {"id": "d", "problem": "delta: what is 2+2?", "answer": "4", "responses": ["<think>w</think> \\boxed{4}",
-                                                                               "<think>w</think> \\boxed{5}"]},
-    ]
-    src = write_jsonl(tmp_path / "src.jsonl", rows)
-    script = {"rules": [{"match": "alpha", "answers": ["Both are one half.\nVERDICT: EQUIVALENT"]},
-                        {"match": "beta", "answers": ["Not the same.\nVERDICT: DIFFERENT"]},
-                        {"match": "gamma", "answers": ["I would say they are close enough."]}]}
+    src = write_jsonl(tmp_path / "src.jsonl", JUDGE_ROWS)
     log = tmp_path / "judge-server.jsonl"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
-    with ServerProcess(script, log=str(log), models=["judge-model"]) as srv:
+    with ServerProcess(JUDGE_SCRIPT, log=str(log), models=["judge-model"]) as srv:
         cmd = [sys.executable, "-m", "curation.cli", "math", "--source", str(src), "--no-decontaminate", "--quiet",
                "--judge", "openai", "--judge-model", "judge-model", "--judge-base-url", srv.base_url,
                "--out", str(tmp_path / "out")]

@@ -162,5 +162,42 @@ def test_a_stdin_program_for_a_functional_problem_is_not_accepted():
                      "if nums[i] + nums[j] < t))\n")
     good = kept[0]["correct"]
     verdicts = verify_responses("code", [answer(stdin_program), answer(good)], [item.reference] * 2,
-                                VerifyConfig(sandbox=True, code_wall_s=item.wall_s), 1)
+                                VerifyConfig(sandbox=True, code_wall_s=item.wall_s, code_limit_per_test=True), 1)
     assert verdicts[0].passed is False and verdicts[1].passed is True, verdicts
+
+
+@needs_bwrap
+def test_functional_tests_each_get_the_time_limit_as_in_lcb_runner(tmp_path):
+    """A deadline per test call, not one budget for the session: a program whose every test takes
+    60% of the limit passes; one whose second test overruns it is TLE, though the tests together
+    would fit in the limit times the tests. The limit is 1 s here (LiveCodeBench's 6 s, scaled)."""
+    from dataclasses import replace
+
+    from curation import ResponseLog
+    from evaluation.livecodebench import TIME_LIMIT_S
+    from evaluation.run import grade
+
+    row = {"question_id": "lc-slow", "question_title": "slow", "question_content": "Return x.", "platform": "leetcode",
+           "difficulty": "easy", "contest_date": "2024-10-01T00:00:00", "metadata": "{}",
+           "starter_code": "class Solution:\n    def echo(self, x: int, pause: float) -> int:\n        ",
+           "public_test_cases": json.dumps([{"input": f"{i}\n{p}", "output": str(i), "testtype": "functional"}
+                                            for i, p in enumerate([0.6, 0.6, 0.6])]),
+           "private_test_cases": ""}
+    kept, _ = select_rows(LCB, [row], {})
+    item = to_items(LCB, kept)[0]
+    assert item.wall_s == TIME_LIMIT_S  # per test, not per session
+    item = replace(item, wall_s=1.0)
+    steady = ("import time\nclass Solution:\n    def echo(self, x, pause):\n        time.sleep(pause)\n"
+              "        return x\n")
+    one_slow = ("import time\nclass Solution:\n    def echo(self, x, pause):\n"
+                "        time.sleep(1.4 if x == 1 else 0.05)\n        return x\n")
+    log = ResponseLog(tmp_path / "generations.jsonl")
+    for j, code in enumerate([steady, one_slow]):
+        log.append(Completion("lc-slow", j, 1, 0, answer(code), "stop", 10, 7))
+    result = grade("code", [item], 2, log, tmp_path, True, 30.0, 1)
+    graded = read_jsonl(tmp_path / "graded.jsonl")
+    assert [g["reason"] for g in graded] == ["AC", "TLE"], graded
+    outcomes = json.loads(graded[1]["detail"])
+    assert [t["outcome"] for t in outcomes["tests"]] == ["AC", "TLE"]
+    assert outcomes["message"] == "time limit exceeded (1s per test)"
+    assert result["pass@1"] == pytest.approx(0.5)

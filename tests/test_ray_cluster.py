@@ -1,6 +1,6 @@
 """`--executor ray` on a two-node cluster simulated with ``ray.cluster_utils.Cluster``: the same
-shards as the local executor, a worker node lost mid-run, a driver killed with SIGKILL, and a
-node that cannot sandbox."""
+shards as the local executor, a worker node lost mid-run (and replaced when a node joins), a
+driver killed with SIGKILL, and a node that cannot sandbox."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_golden_outputs import COT, GOLDEN, curate_case, fingerprint, needs
+from tests.test_golden_outputs import COT, GOLDEN, LIVE_SCRIPT, curate_case, fingerprint, live_command, needs
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'branch-merge[ray]')")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
+LIVE_LATENCY_MS = 250  # every answer: the run lasts long enough for a node to leave and another to join
 COT_ARGS = ["math", "--source", str(COT), "--field", "problem=question", "--field", "answer=gt", "--field",
             "responses=code", "--allow-no-think", "--no-decontaminate", "--quiet"]
 
@@ -91,7 +92,7 @@ def test_a_worker_node_lost_mid_run_still_ends_with_the_same_shards(cluster, tmp
     done_before = len(list((tmp_path / ".work/ray/samples").glob("*.done")))
     cluster.remove_node(_worker_nodes(cluster)[0])  # its worker and whatever it was judging are lost
     run.join(timeout=300)
-    cluster.add_node(num_cpus=1)  # back to two nodes for the other tests
+    cluster.add_node(num_cpus=1)  # back to two nodes for the other tests (after the run: no room during it)
     cluster.wait_for_nodes()
     assert results["r"].exit_code == 0, results["r"].output
     assert done_before < 20, "the run ended before the node could be removed"
@@ -100,6 +101,34 @@ def test_a_worker_node_lost_mid_run_still_ends_with_the_same_shards(cluster, tmp
     report = json.loads((out / "report.json").read_text())
     assert report["conservation"] and report["parts"] == 20
     assert report["executor"]["workers_lost"] == 1 and report["executor"]["calls_retried"] >= 1
+    assert report["executor"]["workers_replaced"] == 0  # no room for one: the survivor holds every CPU
+
+
+def test_a_lost_worker_is_replaced_when_a_node_joins(cluster, tmp_path):
+    """The golden live-teacher case with slower answers: a worker node removed while answers are
+    being checked and another added; a replacement starts there and the shards are the local
+    executor's."""
+    from curation.dry_run.scripted_server import ServerProcess
+
+    out, log = tmp_path / "live", tmp_path / "server.jsonl"
+    with ServerProcess(LIVE_SCRIPT, latency_ms=LIVE_LATENCY_MS, log=str(log)) as srv:
+        cmd, env = live_command(out, srv.base_url, ["--executor", "ray", "--ray-address", cluster.address])
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while (not log.exists() or len(log.read_text().splitlines()) < 24) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cluster.remove_node(_worker_nodes(cluster)[0])  # a worker lost while answers are being checked
+        cluster.add_node(num_cpus=1)  # room for a replacement (and two nodes again for the other tests)
+        cluster.wait_for_nodes()
+        _, stderr = proc.communicate(timeout=300)
+        asked = len(log.read_text().splitlines())
+    assert proc.returncode == 0, stderr[-2000:]
+    golden = json.loads(GOLDEN.read_text())["math_live_rounds"]
+    assert fingerprint(out) == golden
+    executor = json.loads((out / "report.json").read_text())["executor"]
+    assert executor["workers_lost"] == 1 and executor["workers_replaced"] == 1, (executor, asked)
+    assert executor["nodes"] == 3 and sum(n["workers"] for n in executor["node_isolation"]) == 3
 
 
 def test_a_driver_killed_with_sigkill_resumes_from_the_part_markers(cluster, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""`--executor ray` on a real local Ray (2 CPUs): the same shards as the local executor.
+"""`--executor ray` on a real local Ray (2 CPUs): the same shards as the local executor, with and
+without the LLM judge.
 
 The local executor's shards are the golden fingerprints (``tests/golden``), so every case here
 compares its train and rejected rows with exactly what the local executor publishes.
@@ -43,6 +44,52 @@ def test_ray_publishes_exactly_the_local_executors_shards(name, local_ray, tmp_p
     assert executor["task_seconds"]  # per-stage task time is reported
     if name == "code_demo_sandbox":
         assert executor["node_isolation"][0]["isolation"]["unprivileged_uid"] is True
+
+
+@pytest.mark.parametrize("teacher", ["replay", "live"])
+def test_the_llm_judge_under_ray_gives_the_local_executors_shards(teacher, local_ray, tmp_path, monkeypatch):
+    """The judge is asked from the driver under Ray too (replayed traces: after each part; a live
+    teacher: after each checked batch), its replies logged in the work folder and reused."""
+    from click.testing import CliRunner
+
+    from curation.cli import main
+    from curation.dry_run.scripted_server import ServerProcess
+    from tests.conftest import read_jsonl, write_jsonl
+    from tests.test_golden_outputs import fingerprint
+    from tests.test_judge import JUDGE_ROWS, JUDGE_SCRIPT
+
+    monkeypatch.chdir(tmp_path)
+    rows = JUDGE_ROWS if teacher == "replay" else [{k: v for k, v in r.items() if k != "responses"}
+                                                   for r in JUDGE_ROWS]
+    write_jsonl(tmp_path / "src.jsonl", rows)
+    answers = {"rules": [{"match": r["problem"], "answers": r["responses"]} for r in JUDGE_ROWS]}
+    log = tmp_path / "judge-server.jsonl"
+    with ServerProcess(JUDGE_SCRIPT, log=str(log), models=["judge-model"]) as judge, \
+            ServerProcess(answers, models=["teacher-model"]) as live:
+        args = ["math", "--source", "src.jsonl", "--no-decontaminate", "--quiet", "--judge", "openai",
+                "--judge-model", "judge-model", "--judge-base-url", judge.base_url]
+        if teacher == "live":
+            args += ["--teacher", "openai", "--teacher-model", "teacher-model", "--base-url", live.base_url,
+                     "--samples", "2", "--rounds", "1"]
+
+        def curate(out: str, *extra: str) -> int:
+            r = CliRunner().invoke(main, [*args, *extra, "--out", out], catch_exceptions=False)
+            assert r.exit_code == 0, r.output
+            return len(read_jsonl(log))
+
+        by_local = curate("local")
+        by_ray = curate("ray", "--executor", "ray", "--ray-address", local_ray) - by_local
+        published = fingerprint(tmp_path / "ray")
+        for marker in (tmp_path / ".work/ray/samples").glob("*.done"):  # as if killed after judging
+            marker.unlink()
+        again = curate("ray", "--executor", "ray", "--ray-address", local_ray) - by_local - by_ray
+    assert by_ray == by_local >= 3 and again == 0  # the re-run took every reply from the judge's log
+    assert published == fingerprint(tmp_path / "local")
+    rerun = fingerprint(tmp_path / "ray")  # the same rows (its report counts no new teacher requests)
+    assert {k: v for k, v in rerun.items() if k != "report"} == {k: v for k, v in published.items() if k != "report"}
+    report = json.loads((tmp_path / "ray/report.json").read_text())
+    assert report["executor"]["kind"] == "ray" and report["verifier"]["decided_by"]["judge"] >= 1
+    assert report["verifier"]["judge"]["model"] == "judge-model"
 
 
 def test_a_missing_ray_cluster_address_is_one_line(tmp_path, monkeypatch):

@@ -4,7 +4,10 @@ generation statistics out.
 ``run_part`` is what an executor (``curation.run.executors``) calls for each unfinished part of a
 run whose traces are in the source. It depends only on its inputs,
 so where it runs does not change the output. A live teacher's parts are produced by the
-streaming scheduler (``curation.run.streaming``) as the same ``PartResult``.
+streaming scheduler (``curation.run.streaming``) as the same ``PartResult``. It is
+``finish_part(grade_part(...))``: ``grade_part`` is the pure CPU work (replay, format filters,
+the verifier), ``finish_part`` the LLM judge, if the run has one, and selection, done where the
+judge's log is (on Ray, the driver).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from curation.stages.contract import StageResult, merged_counts, timed
 from curation.stages.format_filters import LengthCounter
 from curation.stages.generate import replay_stage
 from curation.stages.select import select_stage
-from curation.stages.verify import format_and_verify
+from curation.stages.verify import Graded, grade, settle
 from curation.teachers.generation_stats import PartGeneration
 from curation.teachers.replay import ReplayTeacher
 
@@ -53,10 +56,27 @@ class PartResult:
                 "summary": self.summary()}
 
 
+@dataclass
+class GradedPart:
+    """A part's generate stage and its ``Graded`` samples: what is left is the judge and selection."""
+    gen: StageResult
+    graded: Graded
+
+
+def grade_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> GradedPart:
+    """Generate (replay the source's traces), format-filter and verify one part."""
+    gen = timed(replay_stage, problems, ReplayTeacher(cfg.teacher))
+    return GradedPart(gen, grade(gen.passed_on, cfg, lengths))
+
+
+def finish_part(part: GradedPart, cfg: CurateConfig, judge=None) -> PartResult:
+    """The run's LLM ``judge`` (if any) for what the verifier could not decide, then selection."""
+    stages = [part.gen, *settle(part.graded, cfg, judge)]
+    stages.append(timed(select_stage, stages[-1].kept, cfg.select.keep))
+    return PartResult(stages[-1].kept, stages, None)
+
+
 def run_part(problems: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter, judge=None) -> PartResult:
     """Generate (replay the source's traces), format-filter, verify (with the run's LLM ``judge``
     for what the verifier could not decide, if any) and select over one part."""
-    gen = timed(replay_stage, problems, ReplayTeacher(cfg.teacher))
-    stages = [gen, *format_and_verify(gen.passed_on, cfg, lengths, judge)]
-    stages.append(timed(select_stage, stages[-1].kept, cfg.select.keep))
-    return PartResult(stages[-1].kept, stages, None)
+    return finish_part(grade_part(problems, cfg, lengths), cfg, judge)

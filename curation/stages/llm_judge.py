@@ -8,12 +8,15 @@ gold and must end with one strict line, ``VERDICT: EQUIVALENT`` or ``VERDICT: DI
 reply in any other form leaves the verdict undecided (``judge_unparseable``); a request that
 failed leaves the verifier's verdict as it was. Decided verdicts say ``via=judge`` in their
 detail (the card counts them). Every reply is appended to ``<work>/judge/replies.jsonl`` as it
-arrives (``WorkDir.judge_log``), so a re-run asks only for what is missing.
+arrives (``WorkDir.judge_log``), so a re-run asks only for what is missing. The judge lives where
+the log does, with the run's driver, under either executor; batches checked at once (Ray's
+workers) put their questions to it one batch at a time.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 from curation.config import TeacherConfig
@@ -70,6 +73,7 @@ class LLMJudge:
         self.teacher = LazyTeacher(cfg)
         self.log = ResponseLog(log_path)
         self.asked = self.decided = 0
+        self._lock = threading.Lock()  # one batch at a time: the log and the backend are not shared safely
 
     def close(self) -> None:
         self.log.close()
@@ -91,20 +95,22 @@ class LLMJudge:
             final = split_reasoning(responses[i]).final or responses[i]
             prompt = PROMPT.format(problem=problems[i], gold=golds[i], answer=final.strip()[-_MAX_ANSWER:])
             requests[i] = GenRequest(f"judge:{sample_ids[i]}", 0, prompt, self.cfg.seed or 0)
-        missing = [q for q in requests.values() if q.key not in self.log.answered]
-        if missing:
-            self.asked += len(missing)
-            self.teacher.generate(missing, self.log.append)
+        with self._lock:
+            missing = [q for q in requests.values() if q.key not in self.log.answered]
+            if missing:
+                self.asked += len(missing)
+                self.teacher.generate(missing, self.log.append)
+            replies = {i: self.log.answered.get(q.key) for i, q in requests.items()}
         out = list(verdicts)
-        for i, q in requests.items():
-            reply = self.log.answered.get(q.key)
+        for i, reply in replies.items():
             if reply is None:
                 continue  # the judge failed for it: the verifier's verdict stands
             decision = parse_reply(reply.text)
             if decision is None:
                 out[i] = Verdict(None, "judge_unparseable", f"judge reply: {reply.text.strip()[-200:]}")
             else:
-                self.decided += 1
+                with self._lock:
+                    self.decided += 1
                 out[i] = Verdict(decision, "correct" if decision else "wrong_answer",
                                  f"{verdicts[i].reason} ({verdicts[i].detail[:80]}); via=judge")
         return out

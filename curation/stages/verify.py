@@ -1,6 +1,10 @@
 """Verify stage: attach a verdict to every sample; keep the passed ones. ``format_and_verify``: the
 format filters, then the verify stage over what they kept (what every part and round runs).
 
+It is two steps, so that the CPU work can run where the executor puts it and the LLM judge where
+the run keeps its log (the driver): ``grade`` (format filters and the verifier's verdicts, pure)
+and ``settle`` (the judge for what the verifier could not decide, then keep or reject).
+
 Which verifier grades a domain is its registry entry's (``curation.domains``). Samples the
 verifier could not decide (``passed=None``) are kept only when the recipe says so
 (``verify.keep_unverified``); otherwise they are rejected with the verdict's own reason
@@ -8,6 +12,9 @@ verifier could not decide (``passed=None``) are kept only when the recipe says s
 """
 
 from __future__ import annotations
+
+import time
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -32,11 +39,17 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
                  judge=None) -> StageResult:
     """Verdicts from the domain's verifier (and, for those it could not decide, the LLM ``judge``
     when the run has one: ``curation.stages.llm_judge``)."""
-    responses, references = samples["response"].to_list(), samples["reference"].to_list()
-    verdicts = get_domain(domain).verdicts(responses, references, cfg, workers)
+    verdicts = get_domain(domain).verdicts(samples["response"].to_list(), samples["reference"].to_list(), cfg,
+                                           workers)
+    return decide(samples, verdicts, cfg, judge)
+
+
+def decide(samples: pl.DataFrame, verdicts: list[Verdict], cfg: VerifyConfig, judge=None) -> StageResult:
+    """The verify stage from the verifier's ``verdicts`` of ``samples``: those it could not decide
+    go to the LLM ``judge`` first, if the run has one; then each sample is kept or rejected."""
     if judge is not None and samples.height:
-        verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(), responses, references,
-                                 verdicts)
+        verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(),
+                                 samples["response"].to_list(), samples["reference"].to_list(), verdicts)
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
     reasons: list[str | None] = []
     for v in verdicts:
@@ -47,8 +60,33 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
     return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts])
 
 
+@dataclass
+class Graded:
+    """The format filters' result and the verifier's verdicts over the samples they kept: the pure
+    CPU work of a check (what a Ray worker returns), before the LLM judge."""
+    fmt: StageResult
+    verdicts: list[Verdict]
+    seconds: float  # the verifier's wall time
+
+
+def grade(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> Graded:
+    """The format filters, then the domain's verifier over what they kept."""
+    fmt = timed(format_stage, samples, cfg.filters, lengths)
+    t0 = time.perf_counter()
+    verdicts = get_domain(cfg.domain).verdicts(fmt.kept["response"].to_list(), fmt.kept["reference"].to_list(),
+                                               cfg.verify, cfg.output.workers)
+    return Graded(fmt, verdicts, time.perf_counter() - t0)
+
+
+def settle(graded: Graded, cfg: CurateConfig, judge=None) -> list[StageResult]:
+    """``[format, verify]`` from a ``grade``: the run's LLM ``judge`` (if any) for what the verifier
+    could not decide, then keep or reject."""
+    ver = timed(decide, graded.fmt.kept, graded.verdicts, cfg.verify, judge)
+    ver.seconds += graded.seconds
+    return [graded.fmt, ver]
+
+
 def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
                       judge=None) -> list[StageResult]:
     """The format filters, then the verifier (and the run's LLM judge, if any) over what they kept."""
-    fmt = timed(format_stage, samples, cfg.filters, lengths)
-    return [fmt, timed(verify_stage, fmt.kept, cfg.domain, cfg.verify, cfg.output.workers, judge)]
+    return settle(grade(samples, cfg, lengths), cfg, judge)

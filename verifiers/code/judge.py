@@ -129,6 +129,7 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
     def body(session: CallSession, outcomes: list[dict], t0: float) -> Verdict | None:
         session.start()
         for i, (args, want) in enumerate(zip(tests.inputs, tests.outputs, strict=True)):
+            session.begin_test()
             got = session.call(tests.fn_name, args)
             ok = any(_values_equal(got, w) for w in _expected_forms(want))
             outcomes.append({"test": i, "outcome": "AC" if ok else "WA"})
@@ -136,7 +137,7 @@ def _judge_calls(code: str, tests: CallTests, limits: Limits) -> Verdict:
                 return code_verdict("WA", outcomes, "returned value differs", time.monotonic() - t0, session.isolation)
         return None
 
-    return in_session(code, limits, body)
+    return in_session(code, limits, body, tests=len(tests.inputs))
 
 
 _HARNESS = """
@@ -166,6 +167,9 @@ def _judge_asserts_in_sandbox(code: str, tests: AssertTests, limits: Limits, why
     all-passed is ``AC_weak`` (``passed=None``), never a plain AC; failures still count."""
     t0 = time.monotonic()
     nonce = secrets.token_hex(8)
+    if limits.per_test:  # one run holds every test here: their limits add up
+        n = len(tests.asserts) + 1
+        limits = replace(limits, wall_s=limits.wall_s * n, cpu_s=limits.cpu_s * n, per_test=False)
     result = run(python=("harness.py", nonce),
                  files=python_files(code, **{"harness.py": _HARNESS.encode(), "setup.py": tests.setup.encode(),
                                              "asserts.json": json.dumps(tests.asserts).encode()}),
@@ -234,6 +238,7 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
         else:
             checks = [(lambda s: lambda: exec(_compiled(s, "test"), namespace))(src) for src in tests.asserts]
         for i, check in enumerate(checks):
+            session.begin_test()
             outcome, message = "AC", ""
             try:
                 check()
@@ -252,7 +257,8 @@ def _judge_asserts_by_proxy(code: str, tests: AssertTests, limits: Limits) -> Ve
                 return code_verdict(outcome, outcomes, message, time.monotonic() - t0, session.isolation)
         return None
 
-    return in_session(code, limits, body, leetcode=leetcode)
+    tests_run = 1 if tests.check_code is not None else len(tests.asserts)
+    return in_session(code, limits, body, leetcode=leetcode, tests=tests_run)
 
 
 def judge_once(code: str, tests, *, language: str = "python", limits: Limits | None = None) -> Verdict:

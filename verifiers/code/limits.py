@@ -16,3 +16,7 @@ class Limits:
     output_bytes: int = 4 << 20  # stdout and stderr, each
     tmp_mb: int = 64  # size of the private /tmp
     python: str = "/usr/bin/python3"
+    # Call sessions (function-call and assert tests): False, one wall and CPU budget for the whole
+    # session; True, as LiveCodeBench: wall_s for loading the program and again for each test call,
+    # the CPU rlimit cpu_s x (tests + 1) over the session (a backstop: the wall deadlines decide).
+    per_test: bool = False

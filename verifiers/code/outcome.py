@@ -23,6 +23,8 @@ def code_verdict(reason: str, tests: list[dict], message: str = "", seconds: flo
 def time_limit_message(limits: Limits) -> str:
     """One text whichever clock ran out first (wall or CPU: a race for a busy loop), so the
     published verdict does not depend on it."""
+    if limits.per_test:
+        return f"time limit exceeded ({limits.wall_s:g}s per test)"
     return f"time limit exceeded (wall {limits.wall_s:g}s, CPU {limits.cpu_s}s)"
 
 

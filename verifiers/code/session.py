@@ -1,4 +1,9 @@
-"""A candidate loaded under the call driver in one sandbox, answering calls from the judge."""
+"""A candidate loaded under the call driver in one sandbox, answering calls from the judge.
+
+Time: by default the session has one budget (``Limits.wall_s`` from its start, ``cpu_s`` of CPU).
+With ``Limits.per_test`` (LiveCodeBench's rule) loading the program gets ``wall_s`` and so does
+each test (``begin_test``), so a slow test fails alone and many tests do not add up to a TLE.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import os
 import secrets
 import select
 import time
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,11 +48,13 @@ class SessionError(Exception):
 class CallSession:
     """The candidate loaded under the call driver in one sandbox, answering calls until closed."""
 
-    def __init__(self, code: str, limits: Limits, *, leetcode: bool = False):
+    def __init__(self, code: str, limits: Limits, *, leetcode: bool = False, tests: int = 1):
         self.limits = limits
         self.nonce = secrets.token_hex(8)
+        # per test: the CPU rlimit (one for the process) covers the load and every test
+        box_limits = replace(limits, cpu_s=limits.cpu_s * (tests + 1)) if limits.per_test else limits
         self.box = Sandbox(python=("driver.py", self.nonce, *(["leetcode"] if leetcode else [])),
-                           files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=limits)
+                           files=python_files(code, **{"driver.py": script("call_driver.py")}), limits=box_limits)
         self.deadline = time.monotonic() + limits.wall_s
         self.buffer = b""
         self.seen = 0
@@ -63,8 +71,15 @@ class CallSession:
             pass
         result = ExecResult(proc.returncode, b"", stderr, time.monotonic() - self.box.started,
                             isolation=proc.isolation, memory_exceeded=bool(proc.memory and proc.memory.exceeded))
-        failure = classify_run(result, self.limits)
+        failure = classify_run(result, self.box.limits)
+        if failure and failure[0] == "TLE":
+            failure = ("TLE", time_limit_message(self.limits))  # one text whichever clock ran out
         return SessionError(*(failure or ("RE", "the program exited before answering")))
+
+    def begin_test(self) -> None:
+        """A test starts: under ``Limits.per_test`` its own deadline, else the session's goes on."""
+        if self.limits.per_test:
+            self.deadline = time.monotonic() + self.limits.wall_s
 
     def receive(self) -> dict:
         fd = self.box.proc.stdout.fileno()
@@ -176,15 +191,15 @@ class _RemoteMethod:
         return self.session._request({"obj": self.handle, "name": self.name}, args, kwargs)
 
 
-def in_session(code: str, limits: Limits, body, *, leetcode: bool = False) -> Verdict:
+def in_session(code: str, limits: Limits, body, *, leetcode: bool = False, tests: int = 1) -> Verdict:
     """Run ``body(session, outcomes)`` against the candidate loaded under the call driver.
 
-    ``body`` returns a failing verdict or None; session failures (TLE, OLE, a crash) become the
-    verdict of the test being run.
+    ``body`` calls ``session.begin_test()`` before each of its ``tests`` and returns a failing
+    verdict or None; session failures (TLE, OLE, a crash) become the verdict of the test being run.
     """
     t0 = time.monotonic()
     outcomes: list[dict] = []
-    session = CallSession(code, limits, leetcode=leetcode)
+    session = CallSession(code, limits, leetcode=leetcode, tests=tests)
     isolation = session.isolation
     try:
         failed = body(session, outcomes, t0)

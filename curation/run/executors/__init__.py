@@ -5,7 +5,7 @@
 - ``local``: in this process (the verifiers' own process pools and the sandbox pool use the
   machine's cores);
 - ``ray``: worker actors spread over a Ray cluster's nodes, each with its own verifier processes and
-  sandboxes;
+  sandboxes (``ray_workers``: the actor and the pool that replaces a lost one when there is room);
 - ``registry``: ``EXECUTORS`` (behind ``--executor``) and ``make_executor``.
 """
 

@@ -11,6 +11,9 @@ values:
 - ``signatures(texts, ...)`` and ``contamination(problems, references, index)``: MinHash
   signatures and benchmark matching of the problem stages;
 - ``start``/``close`` around the run, and ``describe`` for the report.
+
+The run's LLM judge, when it has one, is handed to the executor and asked from the driver's
+process under every executor (its replies are logged in the work folder).
 """
 
 from __future__ import annotations
@@ -29,13 +32,14 @@ from curation.config import CurateConfig
 from curation.run.part_work import PartResult
 from curation.stages.contract import StageResult
 from curation.stages.format_filters import LengthCounter
+from curation.stages.llm_judge import LLMJudge
 
 
 class Executor(ABC):
     name: ClassVar[str]
 
-    def __init__(self, cfg: CurateConfig, lengths: LengthCounter):
-        self.cfg, self.lengths = cfg, lengths
+    def __init__(self, cfg: CurateConfig, lengths: LengthCounter, llm_judge: LLMJudge | None = None):
+        self.cfg, self.lengths, self.llm_judge = cfg, lengths, llm_judge
         self.task_seconds: Counter = Counter()  # wall seconds per kind of task, for the report
         self.parallel_checks = 1  # ``check`` batches the scheduler may have running at once
 

@@ -25,8 +25,7 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, cfg: CurateConfig, lengths: LengthCounter, llm_judge: LLMJudge | None = None):
-        super().__init__(cfg, lengths)
-        self.llm_judge = llm_judge
+        super().__init__(cfg, lengths, llm_judge)
         # one verification batch at a time: the verifiers' process pools already use every core
         self.parallel_checks = 1
 

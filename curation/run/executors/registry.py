@@ -13,8 +13,6 @@ EXECUTORS: dict[str, type[Executor]] = {"local": LocalExecutor, "ray": RayExecut
 
 
 def make_executor(cfg: CurateConfig, lengths: LengthCounter, llm_judge: LLMJudge | None = None) -> Executor:
-    """The executor the config names (``ray`` needs the ``ray`` extra: a one-line error without it).
-    The LLM judge, when the run has one, runs with the local executor (the config checks that)."""
-    if cfg.executor.kind == "ray":
-        return RayExecutor(cfg, lengths)
-    return LocalExecutor(cfg, lengths, llm_judge)
+    """The executor the config names (``ray`` needs the ``ray`` extra: a one-line error without it),
+    with the run's LLM judge, if any."""
+    return EXECUTORS[cfg.executor.kind](cfg, lengths, llm_judge)
