@@ -194,7 +194,7 @@ def test_functional_tests_each_get_the_time_limit_as_in_lcb_runner(tmp_path):
     log = ResponseLog(tmp_path / "generations.jsonl")
     for j, code in enumerate([steady, one_slow]):
         log.append(Completion("lc-slow", j, 1, 0, answer(code), "stop", 10, 7))
-    result = grade("code", [item], 2, log, tmp_path, True, 30.0, 1)
+    result = grade("code", [item], 2, log.answered, {}, tmp_path, True, 30.0, 1)
     graded = read_jsonl(tmp_path / "graded.jsonl")
     assert [g["reason"] for g in graded] == ["AC", "TLE"], graded
     outcomes = json.loads(graded[1]["detail"])

@@ -72,8 +72,9 @@ def test_the_llm_judge_under_ray_gives_the_local_executors_shards(teacher, local
             args += ["--teacher", "openai", "--teacher-model", "teacher-model", "--base-url", live.base_url,
                      "--samples", "2", "--rounds", "1"]
 
-        def curate(out: str, *extra: str) -> int:
-            r = CliRunner().invoke(main, [*args, *extra, "--out", out], catch_exceptions=False)
+        def curate(out: str, *extra: str) -> int:  # each output its own answer store, so both runs ask the teacher
+            r = CliRunner().invoke(main, [*args, *extra, "--out", out, "--responses", f"{out}-answers"],
+                                   catch_exceptions=False)
             assert r.exit_code == 0, r.output
             return len(read_jsonl(log))
 
