@@ -12,7 +12,7 @@ Layout, beside the published folder ``out/NAME`` (never inside it, so a push nev
       load/part-0000K.parquet|.rejected.parquet|.done         problems of source part K
       STAGE.parquet|.rejected.parquet|.done                  each problem stage (row indices dropped)
       samples/part-0000K.parquet|.rejected.parquet|.done      kept samples of part K, its counts
-      judge/replies.jsonl               the LLM judge's replies (paid: never deleted)
+      judge/replies.jsonl               the LLM judge's replies before the response store (never deleted)
       responses/part-0000K.jsonl        answers of runs before the response store (read into it once;
                                         never deleted)
 
@@ -93,9 +93,6 @@ class WorkDir:
     def legacy_response_logs(self) -> list[Path]:
         """Answer logs written by runs before the response store (``responses/part-K.jsonl``)."""
         return sorted((self.root / "responses").glob("part-*.jsonl"))
-
-    def judge_log(self) -> Path:
-        return self.root / "judge" / "replies.jsonl"
 
     def _phase_of(self, entry: Path) -> str | None:
         """Which phase's CPU work a top-level entry holds (None: paid or the fingerprint)."""

@@ -75,7 +75,7 @@ class RunContext:
             reuse = f" ({store.count():,} stored teacher answers are reused)" if store else ""
             console.print(f"work folder: the settings of {', '.join(discarded)} changed since the last run; that CPU "
                           f"work is redone{reuse}")
-        judge = LLMJudge(cfg.judge, work.judge_log()) if cfg.judge.backend != "none" else None
+        judge = LLMJudge(cfg.judge, responses_folder(cfg, out_dir)) if cfg.judge.backend != "none" else None
         executor = make_executor(cfg, lengths, judge)
         return cls(cfg, src, out_dir, work, lengths, teacher, executor, judge, started, console, store)
 

@@ -7,10 +7,12 @@ teacher backend, asked with a fixed prompt that compares the response's final an
 gold and must end with one strict line, ``VERDICT: EQUIVALENT`` or ``VERDICT: DIFFERENT``. A
 reply in any other form leaves the verdict undecided (``judge_unparseable``); a request that
 failed leaves the verifier's verdict as it was. Decided verdicts say ``via=judge`` in their
-detail (the card counts them). Every reply is appended to ``<work>/judge/replies.jsonl`` as it
-arrives (``WorkDir.judge_log``), so a re-run asks only for what is missing. The judge lives where
-the log does, with the run's driver, under either executor; batches checked at once (Ray's
-workers) put their questions to it one batch at a time.
+detail (the card counts them). Every reply is committed to the response store as it arrives,
+keyed like a teacher's answer (the judge's model and sampling settings, the prompt, the seed), so
+a re-run, or a run of a changed recipe, asks only for what is missing, and a judge of another
+model is never served this one's replies. The judge lives where the store is, with the run's
+driver, under either executor; batches checked at once (Ray's workers) put their questions to it
+one batch at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from curation.config import TeacherConfig
 from curation.teachers import GenRequest, LazyTeacher
-from curation.teachers.response_log import ResponseLog
+from curation.teachers.response_store import ResponseStore
 from verifiers import Verdict, split_reasoning
 
 JUDGEABLE = {"unparseable_gold", "free_form_gold"}
@@ -68,19 +70,19 @@ def gold_text(reference: str) -> str:
 
 
 class LLMJudge:
-    def __init__(self, cfg: TeacherConfig, log_path: Path):
+    def __init__(self, cfg: TeacherConfig, store_root: Path):
         self.cfg = cfg
         self.teacher = LazyTeacher(cfg)
-        self.log = ResponseLog(log_path)
+        self.store = ResponseStore(store_root, cfg.answer_identity())
         self.asked = self.decided = 0
-        self._lock = threading.Lock()  # one batch at a time: the log and the backend are not shared safely
+        self._lock = threading.Lock()  # one batch at a time: the backend is not shared safely
 
     def close(self) -> None:
-        self.log.close()
+        self.store.close()
 
     def summary(self) -> dict:
-        """For the report: the judge and what it did over the whole run (replies from the log)."""
-        return {"backend": self.cfg.backend, "model": self.cfg.model, "replies": len(self.log.answered),
+        """For the report: the judge and what it did over the whole run (replies from the store)."""
+        return {"backend": self.cfg.backend, "model": self.cfg.model, "replies": self.store.count(),
                 "asked_this_run": self.asked, "decided_this_run": self.decided}
 
     def rejudge(self, sample_ids: list[str], problems: list[str], responses: list[str], references: list[str],
@@ -96,11 +98,18 @@ class LLMJudge:
             prompt = PROMPT.format(problem=problems[i], gold=golds[i], answer=final.strip()[-_MAX_ANSWER:])
             requests[i] = GenRequest(f"judge:{sample_ids[i]}", 0, prompt, self.cfg.seed or 0)
         with self._lock:
-            missing = [q for q in requests.values() if q.key not in self.log.answered]
+            replies = {i: self.store.get(q) for i, q in requests.items()}
+            missing = {q.key: q for i, q in requests.items() if replies[i] is None}
             if missing:
                 self.asked += len(missing)
-                self.teacher.generate(missing, self.log.append)
-            replies = {i: self.log.answered.get(q.key) for i, q in requests.items()}
+                fresh = {}
+
+                def arrived(c) -> None:
+                    self.store.put(missing[(c.problem_id, c.sample_index)], c)
+                    fresh[(c.problem_id, c.sample_index)] = c if c.ok else None
+
+                self.teacher.generate(list(missing.values()), arrived)
+                replies = {i: replies[i] or fresh.get(q.key) for i, q in requests.items()}
         out = list(verdicts)
         for i, reply in replies.items():
             if reply is None:
