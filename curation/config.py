@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.settings import ConfigError, coerce_setting, leaf_type, load_yaml, set_fields, setting
+from curation.settings import ConfigError, coerce_setting, did_you_mean, leaf_type, load_yaml, set_fields, setting
 
 
 @dataclass
@@ -47,7 +47,7 @@ class TeacherConfig:
                                  "instruction, e.g. math asks for the answer in \\boxed{}).")
     temperature: float = setting(0.6, "--temperature", "Sampling temperature.")
     top_p: float = setting(0.95, "--top-p", "Nucleus sampling top_p.")
-    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.")
+    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.", aliases=("max_new_tokens",))
     seed: int | None = setting(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
                                "sample index, so a re-run asks for the same samples.")
     samples: int = setting(1, "--samples", "Live teachers: samples per problem per round.")
@@ -206,7 +206,7 @@ def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
                 problems.append(f"{origin}: section 'demo' must be a mapping of sections")
             continue
         if key not in section_names:
-            problems.append(f"{origin}: unknown section '{key}'")
+            problems.append(f"{origin}: unknown section '{key}'" + did_you_mean(key, dataclasses.fields(CurateConfig)))
             continue
         if key == "domain":
             cfg.domain = coerce_setting(value, str, False, f"{origin}: domain", problems)
