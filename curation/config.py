@@ -106,6 +106,9 @@ class DecontamConfig:
     fuzzy_threshold: float = setting(0.5, None)
     benchmarks: dict[str, str] = setting({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
                                          "to the recipe's list).", multiple=True, metavar="NAME=PATH")
+    skip: list[str] = setting([], "--no-benchmark", "Leave out the benchmark NAME of the recipe's list (repeatable, "
+                              "or NAME,NAME); the card and report name it as skipped.", multiple=True,
+                              metavar="NAME")
     on_missing: str = setting("error", None)  # "error": a benchmark that cannot be loaded stops the run
 
 
@@ -220,6 +223,9 @@ def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
         section, _, name = dotted.partition(".")
         set_fields(getattr(cfg, section), {name: value}, problems, label=lambda n, d=dotted: f"option {d}",
                    unknown=lambda n, d=dotted: f"option {d}: unknown setting", merge_mappings=True)
+    if isinstance(cfg.decontaminate.skip, list):  # --no-benchmark A,B and --no-benchmark A --no-benchmark B alike
+        cfg.decontaminate.skip = sorted({n.strip() for item in cfg.decontaminate.skip for n in item.split(",")
+                                         if n.strip()})
     problems.extend(validate(cfg))
     return cfg, problems
 
@@ -285,6 +291,11 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("executor.cpus_per_task: must be positive")
     if isinstance(cfg.executor.workers, int) and cfg.executor.workers < 1:
         p.append("executor.workers: must be at least 1")
+    if isinstance(dc.skip, list):
+        for name in dc.skip:
+            if dc.enabled and name not in dc.benchmarks:
+                p.append(f"decontaminate.skip: --no-benchmark {name}: no such benchmark in this run (its benchmarks: "
+                         f"{', '.join(sorted(dc.benchmarks)) or 'none'})")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     p.extend(validate_teacher(cfg.teacher))

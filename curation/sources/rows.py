@@ -233,9 +233,13 @@ def _iter_hub(src: ResolvedSource) -> Iterator[dict]:
 
     try:
         ds = datasets.load_dataset(src.hub_id, src.subset, split=src.split)
-    except Exception as exc:  # network, offline mode, unknown id: one line for the user
+    except Exception as exc:  # network, offline mode, unknown id, a gated set: one line for the user
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        if "gated" in f"{type(exc).__name__} {exc}".lower():
+            first = (f"it is gated and this Hub token has no access (accept its terms at "
+                     f"https://huggingface.co/datasets/{src.hub_id})")
         raise ConfigError([f"source: could not load Hub dataset {src.hub_id!r}"
-                           f"{f' ({src.subset})' if src.subset else ''}: {str(exc).splitlines()[0][:200]}"]) from None
+                           f"{f' ({src.subset})' if src.subset else ''}: {first}"]) from None
     for batch in ds.iter(batch_size=1024):
         keys = list(batch)
         for i in range(len(batch[keys[0]]) if keys else 0):
