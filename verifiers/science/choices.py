@@ -230,12 +230,12 @@ def choice_letters(final: str, choices: list[str] | None = None) -> tuple[list[s
             named = _letters_in(m, text)
             hedged |= {x for x, _ in named}
             hedge_spans |= {at for _, at in named}
+    paired = set()
     for pattern in _PAIRS:
         for m in pattern.finditer(text):
             ruled_out = _RULED_OUT_AFTER.match(text, m.end()) or _RULED_OUT_BEFORE.search(text[:m.start()])
             if len(named := _letters_in(m, text)) == 2 and not ruled_out:
-                hedged |= {x for x, _ in named}
-                hedge_spans |= {at for _, at in named}
+                paired |= {x for x, _ in named}
     stated = set()
     for m in _STATEMENT.finditer(text):
         if _letters_in(m, text):
@@ -253,6 +253,8 @@ def choice_letters(final: str, choices: list[str] | None = None) -> tuple[list[s
         elif not lone:
             weak = [x for m in _WEAK.finditer(text) for x, at in _letters_in(m, text) if at not in hedge_spans]
             forms = [("parenthesised letter", set(weak[-1:]))]
+    if paired - set().union(hedged, *(found for _, found in forms)):  # a pair that names another option
+        hedged |= paired
     forms.append(("hedge", hedged))
     letters = set().union(*(found for _, found in forms))
     if not letters:
