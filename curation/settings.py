@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import sys
 import types
@@ -195,6 +196,25 @@ def looks_like_hub_id(ref: str) -> bool:
     """``ORG/NAME`` that is not a path on this machine: a Hugging Face Hub repo id."""
     return (not Path(ref).expanduser().exists() and not ref.startswith((".", "/", "~"))
             and ref.count("/") == 1 and all(ref.split("/")))
+
+
+# The folder that holds the toolkit's packages: a file shipped with it (a demo set) is named from here.
+_PACKAGES = Path(__file__).resolve().parents[1]
+
+
+def portable_path(value):
+    """A local path as a published file may name it: an absolute path relative to the folder the
+    command ran in (a file shipped with the toolkit relative to its package, ``curation/demo/...``);
+    relative paths, Hub ids and anything that is not text unchanged. ``PATH#FIELD`` keeps its field."""
+    if not isinstance(value, str) or not value.startswith(("/", "~")):
+        return value
+    path, sep, field_name = value.partition("#")
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(_PACKAGES / "curation"):
+        rel = resolved.relative_to(_PACKAGES).as_posix()
+    else:
+        rel = os.path.relpath(resolved, Path.cwd().resolve())
+    return rel + sep + field_name
 
 
 def ref_problem(ref: str, what: str, kind: str = "folder", hub: str = "Hub model id") -> str | None:

@@ -9,6 +9,8 @@ verifier could not decide (``passed=None``) are kept only when the recipe says s
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+
 import polars as pl
 
 from curation.config import CurateConfig, VerifyConfig
@@ -38,13 +40,26 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
         verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(), responses, references,
                                  verdicts)
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
+    verifier = get_domain(domain).verify
+    by_row: dict[int, Counter] = defaultdict(Counter)  # per problem: what a pass rate may count
+    rows = samples["row_index"].to_list() if "row_index" in samples.columns else [0] * len(verdicts)
+    for row, v in zip(rows, verdicts, strict=True):
+        by_row[row][verdict_outcome(verifier, v)] += 1
     reasons: list[str | None] = []
     for v in verdicts:
         if v.passed is True or (v.passed is None and cfg.keep_unverified and v.reason not in INFRASTRUCTURE_FAILURES):
             reasons.append(None)
         else:
             reasons.append(v.reason)
-    return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts])
+    return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts],
+                           info={"verdicts": sum(by_row.values(), Counter()), "by_row": dict(by_row)})
+
+
+def verdict_outcome(verifier, verdict: Verdict) -> str:
+    """``passed``, ``failed`` (checked by the verifier: ``Verifier.checked``) or ``unchecked:REASON``."""
+    if verifier.checked(verdict):
+        return "passed" if verdict.passed else "failed"
+    return f"unchecked:{verdict.reason}"
 
 
 def format_and_verify(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter,
