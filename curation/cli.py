@@ -16,6 +16,7 @@ from curation.checks import prepare
 from curation.config import CurateConfig, iter_fields, read_recipe_yaml, with_demo
 from curation.domains import DOMAINS, get_domain
 from curation.optional import MissingExtra
+from curation.progress import DEFAULT_EVERY_S
 from curation.settings import ConfigError, Flags, fail
 
 
@@ -97,12 +98,16 @@ def _domain_command(domain: str) -> click.Command:
     @click.option("--recipe", type=click.Path(dir_okay=False), default=None,
                   help=f"Recipe YAML (default: the shipped {domain} recipe).")
     @click.option("--restart", is_flag=True, help="Discard finished parts in the work folder and start over.")
-    @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
+    @click.option("--quiet", is_flag=True, help="No progress bars or lines, no funnel table.")
+    @click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_EVERY_S,
+                  show_default=True, metavar="SECONDS", help="When stderr is not a terminal (a log file, nohup, Slurm, "
+                  "CI): a plain progress line per running phase every SECONDS, with done/total, rate and ETA (a "
+                  "terminal shows bars).")
     @click.option("--push-to-hub", "push_to_hub", metavar="[ORG/]NAME", default=None,
                   help="After curating, upload the folder to this Hub dataset repo in one commit (a bare NAME "
                        "is in the token owner's namespace).")
     @flags
-    def command(recipe, restart, quiet, push_to_hub, **kwargs):
+    def command(recipe, restart, quiet, progress_every, push_to_hub, **kwargs):
         from curation.run.pipeline import TeacherFailed, run_curation
 
         console = Console(stderr=True)
@@ -130,7 +135,8 @@ def _domain_command(domain: str) -> click.Command:
         if problems:
             _fail(problems)
         try:
-            report = run_curation(cfg, source=source, restart=restart, console=console, quiet=quiet)
+            report = run_curation(cfg, source=source, restart=restart, console=console, quiet=quiet,
+                                  progress_every=progress_every)
         except ConfigError as exc:
             _fail(exc.problems)
         except MissingExtra as exc:

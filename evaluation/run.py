@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation import ResponseLog, TeacherConfig, VerifyConfig, verify_responses
+from curation import ResponseLog, RunProgress, TeacherConfig, VerifyConfig, verify_responses
 from curation.teachers import GenRequest, LazyTeacher, build_prompt, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, select_rows, to_items
 from evaluation.metrics import pass_at_1
@@ -36,8 +36,10 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
              samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
              workers: int | None = None, prompt: str | None = None, options: dict | None = None,
-             log=print) -> dict:
-    """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``)."""
+             log=print, progress: RunProgress | None = None) -> dict:
+    """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``); ``progress``: where generation
+    and grading report their counts (bars on a terminal, lines in a log file; none when not given)."""
+    progress = progress or RunProgress(quiet=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
@@ -61,11 +63,19 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
         t0 = time.perf_counter()
         if missing:
             log(f"evaluate: {name}: generating {len(missing)} of {len(plan)} samples with {tcfg.backend}")
+            task = progress.add_task(f"{name} generate", total=len(plan), completed=len(plan) - len(missing))
+
+            def on_result(completion, task=task, gen_log=gen_log):
+                gen_log.append(completion)
+                progress.update(task, advance=1)
+
             try:
-                teacher_backend.generate(missing, gen_log.append)
+                teacher_backend.generate(missing, on_result)
             finally:
                 gen_log.close()
-        results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers)
+        task = progress.add_task(f"{name} grade", total=len(plan))
+        results[name] = grade(proto.domain, items, k, gen_log, folder, sandbox, verify_timeout_s, workers,
+                              on_graded=lambda n, task=task: progress.update(task, advance=n))
         results[name]["generation_seconds"] = round(time.perf_counter() - t0, 2)
         if selection is not None:
             results[name]["protocol"] = selection
@@ -80,11 +90,14 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
 
 
 def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: Path, sandbox: bool,
-          timeout_s: float, workers: int | None) -> dict:
-    """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated."""
+          timeout_s: float, workers: int | None, on_graded=lambda n: None) -> dict:
+    """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated.
+    ``on_graded(n)``: n more samples graded (in chunks, for progress; the verdicts do not depend on them)."""
     keys = [(it.id, j) for it in items for j in range(k)]
     by_id = {it.id: it for it in items}
     answered = [key for key in keys if key in gen_log.answered]
+    on_graded(len(keys) - len(answered))  # never generated: nothing to grade
+    chunk = max(32, -(-len(answered) // 20))
     by_key = {}
     # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one limit
     for wall in sorted({by_id[key[0]].wall_s for key in answered}, key=lambda w: (w is None, w or 0)):
@@ -92,9 +105,12 @@ def grade(domain: str, items: list[Item], k: int, gen_log: ResponseLog, folder: 
         cfg = VerifyConfig(sandbox=sandbox, timeout_s=timeout_s)
         if wall is not None:
             cfg.code_wall_s = wall
-        verdicts = verify_responses(domain, [gen_log.answered[key].text for key in group],
-                                    [by_id[key[0]].reference for key in group], cfg, workers)
-        by_key.update(zip(group, verdicts, strict=True))
+        for at in range(0, len(group), chunk):
+            part = group[at:at + chunk]
+            verdicts = verify_responses(domain, [gen_log.answered[key].text for key in part],
+                                        [by_id[key[0]].reference for key in part], cfg, workers)
+            by_key.update(zip(part, verdicts, strict=True))
+            on_graded(len(part))
     scores: dict[str, list[float]] = {it.id: [] for it in items}
     reasons: Counter = Counter()
     lengths = []

@@ -39,7 +39,8 @@ def test_curate_math_with_no_arguments_curates_the_demo(tmp_path):
 
 
 def test_missing_file_exits_2_with_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["math", "--source", str(tmp_path / "nope.jsonl")])
+    # (offline, the recipe's gated GPQA would be a second line: tests/test_decontaminate.py)
+    result = CliRunner().invoke(main, ["math", "--source", str(tmp_path / "nope.jsonl"), "--no-decontaminate"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [f"curate: error: source: file not found: {tmp_path / 'nope.jsonl'}"]

@@ -41,7 +41,11 @@ if TYPE_CHECKING:
 STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 
 
-def publish(run: RunContext, n_parts: int) -> RunReport:
+# What publishing does, in order (``publish``'s ``on_step`` is called with each when it is done).
+PUBLISH_STEPS = ("train shards", "rejected shards", "index", "report and card")
+
+
+def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunReport:
     """Publish the ``n_parts`` finished parts of ``run`` (a ``curation.run.context.RunContext``)."""
     from data_cards import render_dataset_card
 
@@ -77,8 +81,10 @@ def publish(run: RunContext, n_parts: int) -> RunReport:
     total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
     train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
                                TRAIN_SCHEMA)
+    on_step("train shards")
     rejected_files = write_shards(rejected_frames(), total_rejected, cfg.output.shard_rows, out_dir / "rejected",
                                   "rejected", REJECTED_SCHEMA)
+    on_step("rejected shards")
     verdicts = verdict_counts([part["summary"] for part in sample_parts])
     domain = get_domain(cfg.domain)
     report = RunReport(
@@ -114,9 +120,11 @@ def publish(run: RunContext, n_parts: int) -> RunReport:
     recipe = portable_recipe(cfg.to_dict())
     recipe["output"].pop("out_dir", None)
     _write_index(cfg, out_dir)
+    on_step("index")
     write_recipe(out_dir, recipe)
     write_report(out_dir, report.to_dict())
     render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
+    on_step("report and card")
     return report
 
 
