@@ -207,6 +207,27 @@ def _push(out_dir, repo, **kwargs) -> None:
 
 
 @main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--rejected", is_flag=True, help="Rejected rows instead of kept ones.")
+@click.option("--reason", default=None, help="Only rows with this reason (a rejected row's, or a kept row's verdict "
+              "reason such as not_executed).")
+@click.option("--stage", default=None, help="Only rejected rows of this stage (implies --rejected).")
+@click.option("-n", "n", type=click.IntRange(min=1), default=5, show_default=True, help="Rows shown.")
+@click.option("--chars", type=click.IntRange(min=50), default=600, show_default=True,
+              help="Characters shown of each problem and of the end of each response.")
+def inspect(out_dir, rejected, reason, stage, n, chars) -> None:
+    """Print rows of a curated folder to read: the problem, the end of the response, the verdict and
+    the reason (e.g. `curate inspect out/math --rejected --reason wrong_answer`)."""
+    from curation.output.inspect_rows import InspectError, inspect_rows
+
+    try:
+        click.echo(inspect_rows(out_dir, rejected=rejected or stage is not None, reason=reason, stage=stage, n=n,
+                                chars=chars), nl=False)
+    except InspectError as exc:
+        _fail([str(exc)])
+
+
+@main.command()
 def presets() -> None:
     """List the named sources usable with --preset."""
     from curation.sources.rows import PRESETS
