@@ -110,7 +110,7 @@ def _domain_command(domain: str) -> click.Command:
     def command(recipe, restart, quiet, progress_every, push_to_hub, **kwargs):
         from curation.run.pipeline import TeacherFailed, run_curation
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # a message is one line in a log file
         overrides, problems = flags.values(kwargs)
         try:
             data = read_recipe_yaml(recipe or shipped) if (recipe or shipped) else {}
