@@ -15,7 +15,8 @@ or teacher clients):
 - running and its parts, for use without the CLI: ``run_curation``, ``TeacherFailed``, ``run_part``,
   ``PartResult``, ``RunReport``, ``StageResult``, ``split_by_reason``, ``Funnel``, ``SAMPLE_SCHEMA``,
   ``verify_responses``, ``ResponseLog``, ``exact_duplicates``, ``find_near_duplicates``,
-  ``find_contaminated``, ``KNOWN_BENCHMARKS``, ``benchmark_rows``.
+  ``find_contaminated``, ``KNOWN_BENCHMARKS``, ``benchmark_rows``; ``RunProgress`` (progress bars on a
+  terminal, plain lines in a log file, for every long command).
 
 The subpackages hold the rest, by role: ``sources``, ``stages``, ``dedup``, ``teachers``, ``run``,
 ``output``, ``dry_run`` (see docs/architecture.md).
@@ -42,6 +43,7 @@ _EXPORTS = {
     "curation.stages": ("Funnel", "StageResult", "split_by_reason", "verify_responses"),
     "curation.teachers": ("SAMPLE_SCHEMA", "ResponseLog"),
     "curation.dedup": ("exact_duplicates", "find_contaminated", "find_near_duplicates"),
+    "curation.progress": ("RunProgress",),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

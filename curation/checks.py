@@ -13,7 +13,7 @@ from typing import Any
 from curation.config import CurateConfig, parse_config
 from curation.domains import DOMAINS, domain_names
 from curation.settings import ConfigError, ref_problem
-from curation.sources.benchmarks import check_local_benchmark
+from curation.sources.benchmarks import access_problem, check_local_benchmark
 from curation.sources.rows import PRESETS, ResolvedSource, resolve_source
 from curation.teachers.registry import TEACHERS, live_teachers
 
@@ -52,7 +52,9 @@ def prepare(recipe: dict, overrides: dict[str, Any] | None = None, *, origin: st
             problems.extend(exc.problems)
     if check_source and cfg.decontaminate.enabled:
         for name, spec in sorted(cfg.decontaminate.benchmarks.items()):
-            problems.extend(check_local_benchmark(name, spec))
+            if name not in cfg.decontaminate.skip:
+                problems.extend(check_local_benchmark(name, spec))
+                problems.extend(filter(None, [access_problem(name, spec)]))
     if problems:
         raise ConfigError(problems)
     return cfg, source

@@ -16,6 +16,7 @@ from curation.checks import prepare
 from curation.config import CurateConfig, iter_fields, read_recipe_yaml, with_demo
 from curation.domains import DOMAINS, get_domain
 from curation.optional import MissingExtra
+from curation.progress import DEFAULT_EVERY_S
 from curation.settings import ConfigError, Flags, fail
 
 
@@ -100,15 +101,19 @@ def _domain_command(domain: str) -> click.Command:
                   "teacher answers are kept and reused. A changed recipe needs no --restart.")
     @click.option("--drop-answers", is_flag=True, help="Delete the stored answers of this teacher setting (model, "
                   "sampling, max tokens) first: they are asked, and paid for, again.")
-    @click.option("--quiet", is_flag=True, help="No progress bars or funnel table.")
+    @click.option("--quiet", is_flag=True, help="No progress bars or lines, no funnel table.")
+    @click.option("--progress-every", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_EVERY_S,
+                  show_default=True, metavar="SECONDS", help="When stderr is not a terminal (a log file, nohup, Slurm, "
+                  "CI): a plain progress line per running phase every SECONDS, with done/total, rate and ETA (a "
+                  "terminal shows bars).")
     @click.option("--push-to-hub", "push_to_hub", metavar="[ORG/]NAME", default=None,
                   help="After curating, upload the folder to this Hub dataset repo in one commit (a bare NAME "
                        "is in the token owner's namespace).")
     @flags
-    def command(recipe, restart, drop_answers, quiet, push_to_hub, **kwargs):
+    def command(recipe, restart, drop_answers, quiet, progress_every, push_to_hub, **kwargs):
         from curation.run.pipeline import TeacherFailed, run_curation
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # a message is one line in a log file
         overrides, problems = flags.values(kwargs)
         try:
             data = read_recipe_yaml(recipe or shipped) if (recipe or shipped) else {}
@@ -134,7 +139,7 @@ def _domain_command(domain: str) -> click.Command:
             _fail(problems)
         try:
             report = run_curation(cfg, source=source, restart=restart, drop_answers=drop_answers, console=console,
-                                  quiet=quiet)
+                                  quiet=quiet, progress_every=progress_every)
         except ConfigError as exc:
             _fail(exc.problems)
         except MissingExtra as exc:
@@ -201,6 +206,27 @@ def _push(out_dir, repo, **kwargs) -> None:
     try:
         push_folder(out_dir, repo, log=lambda m: click.echo(m, err=True), **kwargs)
     except PushError as exc:
+        _fail([str(exc)])
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--rejected", is_flag=True, help="Rejected rows instead of kept ones.")
+@click.option("--reason", default=None, help="Only rows with this reason (a rejected row's, or a kept row's verdict "
+              "reason such as not_executed).")
+@click.option("--stage", default=None, help="Only rejected rows of this stage (implies --rejected).")
+@click.option("-n", "n", type=click.IntRange(min=1), default=5, show_default=True, help="Rows shown.")
+@click.option("--chars", type=click.IntRange(min=50), default=600, show_default=True,
+              help="Characters shown of each problem and of the end of each response.")
+def inspect(out_dir, rejected, reason, stage, n, chars) -> None:
+    """Print rows of a curated folder to read: the problem, the end of the response, the verdict and
+    the reason (e.g. `curate inspect out/math --rejected --reason wrong_answer`)."""
+    from curation.output.inspect_rows import InspectError, inspect_rows
+
+    try:
+        click.echo(inspect_rows(out_dir, rejected=rejected or stage is not None, reason=reason, stage=stage, n=n,
+                                chars=chars), nl=False)
+    except InspectError as exc:
         _fail([str(exc)])
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curation.settings import ConfigError, coerce_setting, leaf_type, load_yaml, set_fields, setting
+from curation.settings import ConfigError, coerce_setting, did_you_mean, leaf_type, load_yaml, set_fields, setting
 
 
 @dataclass
@@ -47,7 +47,7 @@ class TeacherConfig:
                                  "instruction, e.g. math asks for the answer in \\boxed{}).")
     temperature: float = setting(0.6, "--temperature", "Sampling temperature.")
     top_p: float = setting(0.95, "--top-p", "Nucleus sampling top_p.")
-    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.")
+    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.", aliases=("max_new_tokens",))
     seed: int | None = setting(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
                                "sample index, so a re-run asks for the same samples.")
     samples: int = setting(1, "--samples", "Live teachers: samples per problem per round.")
@@ -112,6 +112,9 @@ class DecontamConfig:
     fuzzy_threshold: float = setting(0.5, None)
     benchmarks: dict[str, str] = setting({}, "--benchmark", "Benchmark NAME=PATH_OR_ID[#FIELD] (repeatable; adds "
                                          "to the recipe's list).", multiple=True, metavar="NAME=PATH")
+    skip: list[str] = setting([], "--no-benchmark", "Leave out the benchmark NAME of the recipe's list (repeatable, "
+                              "or NAME,NAME); the card and report name it as skipped.", multiple=True,
+                              metavar="NAME")
     on_missing: str = setting("error", None)  # "error": a benchmark that cannot be loaded stops the run
 
 
@@ -226,7 +229,7 @@ def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
                 problems.append(f"{origin}: section 'demo' must be a mapping of sections")
             continue
         if key not in section_names:
-            problems.append(f"{origin}: unknown section '{key}'")
+            problems.append(f"{origin}: unknown section '{key}'" + did_you_mean(key, dataclasses.fields(CurateConfig)))
             continue
         if key == "domain":
             cfg.domain = coerce_setting(value, str, False, f"{origin}: domain", problems)
@@ -240,6 +243,9 @@ def parse_config(recipe: dict, overrides: dict[str, Any] | None = None, *,
         section, _, name = dotted.partition(".")
         set_fields(getattr(cfg, section), {name: value}, problems, label=lambda n, d=dotted: f"option {d}",
                    unknown=lambda n, d=dotted: f"option {d}: unknown setting", merge_mappings=True)
+    if isinstance(cfg.decontaminate.skip, list):  # --no-benchmark A,B and --no-benchmark A --no-benchmark B alike
+        cfg.decontaminate.skip = sorted({n.strip() for item in cfg.decontaminate.skip for n in item.split(",")
+                                         if n.strip()})
     problems.extend(validate(cfg))
     return cfg, problems
 
@@ -305,6 +311,11 @@ def validate(cfg: CurateConfig) -> list[str]:
         p.append("executor.cpus_per_task: must be positive")
     if isinstance(cfg.executor.workers, int) and cfg.executor.workers < 1:
         p.append("executor.workers: must be at least 1")
+    if isinstance(dc.skip, list):
+        for name in dc.skip:
+            if dc.enabled and name not in dc.benchmarks:
+                p.append(f"decontaminate.skip: --no-benchmark {name}: no such benchmark in this run (its benchmarks: "
+                         f"{', '.join(sorted(dc.benchmarks)) or 'none'})")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     p.extend(validate_teacher(cfg.teacher))

@@ -11,6 +11,10 @@ through ``curation``'s public face.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import os
+import re
 import sys
 import types
 import typing
@@ -33,7 +37,10 @@ def setting(default, flag: str | bool | None = None, help: str = "", **extra) ->
     """A config field. ``flag``: the option name (``"--x"``, ``"--x/--no-x"``), ``True`` for one
     derived from the field name, ``None`` for a file-only setting. ``extra`` metadata:
     ``multiple`` (repeatable), ``is_flag`` (a switch), ``fingerprint=False`` (an execution
-    setting that does not decide the output), ``metavar``, ``required``."""
+    setting that does not decide the output), ``metavar``, ``required``; ``aliases``: other names a
+    file may give it (HF/TRL names that mean exactly this setting, e.g. ``learning_rate`` for ``lr``);
+    ``near``: ``{other name: why}`` for names that mean something close but not the same, which are
+    refused with the suggestion."""
     meta = {"flag": flag, "help": help, **extra}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
@@ -46,6 +53,23 @@ def leaf_type(cls, name: str):
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
     return (args[0] if optional else hint), optional
+
+
+# A number as people write it. YAML 1.1 (PyYAML) reads ``2e-5`` and ``1e3`` as text (its float needs a
+# dot and a signed exponent), so a number written as text is read as the number it spells.
+_NUMBER = re.compile(r"[+-]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?")
+
+
+def _number(value) -> float | None:
+    """``value`` as a finite float when it is a number or text spelling one, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value.strip().replace("_", ""))
+        return number if math.isfinite(number) else None
+    return None
 
 
 def coerce_setting(value: Any, hint, optional: bool, where: str, problems: list[str]):
@@ -72,14 +96,17 @@ def coerce_setting(value: Any, hint, optional: bool, where: str, problems: list[
             problems.append(f"{where}: must be true or false, got {value!r}")
         return value
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
+        number = _number(value)
+        if number is None or number != int(number):
             problems.append(f"{where}: must be an integer, got {value!r}")
-        return value
+            return value
+        return int(number)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        number = _number(value)
+        if number is None:
             problems.append(f"{where}: must be a number, got {value!r}")
             return value
-        return float(value)
+        return number
     if hint is str:
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             problems.append(f"{where}: must be text, got {value!r}")
@@ -92,16 +119,36 @@ def set_fields(obj, values: dict, problems: list[str], *, label: Callable[[str],
     """Coerce ``values`` into the dataclass ``obj``; an unknown key (``unknown(key)``) or a bad
     value (at ``label(name)``) is one problem each. ``merge_mappings``: a mapping value adds to
     the field's mapping instead of replacing it."""
-    names = {f.name for f in dataclasses.fields(obj)}
+    fields = dataclasses.fields(obj)
+    names = {f.name for f in fields}
+    aliases = {a: f.name for f in fields for a in f.metadata.get("aliases", ())}
     for key, value in values.items():
-        if key not in names:
-            problems.append(unknown(key))
+        if key in aliases and key not in names:
+            if aliases[key] in values:
+                problems.append(f"{label(aliases[key])}: given twice, as {aliases[key]!r} and as {key!r}")
+                continue
+            key = aliases[key]
+        elif key not in names:
+            problems.append(unknown(key) + did_you_mean(key, fields))
             continue
         hint, optional = leaf_type(type(obj), key)
         value = coerce_setting(value, hint, optional, label(key), problems)
         if merge_mappings and typing.get_origin(hint) is dict:
             value = {**getattr(obj, key), **(value or {})}
         setattr(obj, key, value)
+
+
+def did_you_mean(key: str, fields) -> str:
+    """The suggestion for an unknown setting ``key`` among dataclass ``fields``: a name with a close
+    meaning (a field's ``near`` metadata, with why it differs), else the closest spelling of a name
+    or alias (difflib); "" when nothing is close."""
+    for f in fields:
+        why = f.metadata.get("near", {}).get(key)
+        if why:
+            return f" (did you mean {f.name!r}? {why})"
+    spellings = {f.name: f.name for f in fields} | {a: f.name for f in fields for a in f.metadata.get("aliases", ())}
+    close = difflib.get_close_matches(key, list(spellings), n=1, cutoff=0.7)
+    return f" (did you mean {spellings[close[0]]!r}?)" if close else ""
 
 
 def parse_pairs(items, flag: str) -> tuple[dict[str, str], list[str]]:
@@ -149,6 +196,25 @@ def looks_like_hub_id(ref: str) -> bool:
     """``ORG/NAME`` that is not a path on this machine: a Hugging Face Hub repo id."""
     return (not Path(ref).expanduser().exists() and not ref.startswith((".", "/", "~"))
             and ref.count("/") == 1 and all(ref.split("/")))
+
+
+# The folder that holds the toolkit's packages: a file shipped with it (a demo set) is named from here.
+_PACKAGES = Path(__file__).resolve().parents[1]
+
+
+def portable_path(value):
+    """A local path as a published file may name it: an absolute path relative to the folder the
+    command ran in (a file shipped with the toolkit relative to its package, ``curation/demo/...``);
+    relative paths, Hub ids and anything that is not text unchanged. ``PATH#FIELD`` keeps its field."""
+    if not isinstance(value, str) or not value.startswith(("/", "~")):
+        return value
+    path, sep, field_name = value.partition("#")
+    resolved = Path(path).expanduser().resolve()
+    if resolved.is_relative_to(_PACKAGES / "curation"):
+        rel = resolved.relative_to(_PACKAGES).as_posix()
+    else:
+        rel = os.path.relpath(resolved, Path.cwd().resolve())
+    return rel + sep + field_name
 
 
 def ref_problem(ref: str, what: str, kind: str = "folder", hub: str = "Hub model id") -> str | None:

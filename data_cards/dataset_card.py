@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -139,6 +140,52 @@ def _generation_text(g: dict | None) -> str:
             f"{g['prompt_tokens']:,} prompt + {g['completion_tokens']:,} completion tokens{rate}")
 
 
+def _local_name(folder: Path) -> str:
+    """The folder as a card names it before it is pushed: relative to the folder the command ran in
+    (``curate push`` puts the repo id in its place)."""
+    return os.path.relpath(Path(folder).resolve(), Path.cwd().resolve()) if Path(folder).is_absolute() else str(folder)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in counts.items())
+
+
+def _summary_text(report: RunReport) -> str:
+    """What the rows are: "verified" only for rows whose verdict passed; the others said as they are."""
+    v, n = report.verdicts, report.rows.train
+    unverified = v["kept"]["unverified"] if v is not None else {}
+    if v is None:
+        rows = f"{n:,} teacher responses"
+    elif not unverified:
+        rows = f"{n:,} verified teacher responses"
+    elif not v["kept"]["verified"]:
+        rows = f"{n:,} teacher responses, none of them verified ({_reasons(unverified)})"
+    else:
+        rows = (f"{n:,} teacher responses ({v['kept']['verified']:,} verified, {sum(unverified.values()):,} kept "
+                f"unverified: {_reasons(unverified)})")
+    text = (f"{rows} for {report.domain} from {report.rows.source_rows:,} source rows, curated with the Branch-Merge "
+            "distillation toolkit (the TinyR1-32B-Preview recipe).")
+    if "not_executed" in unverified:
+        text += (f" The code of {unverified['not_executed']:,} of them was not executed: the set was curated without "
+                 "`--sandbox`, so only a static check (the code parses) ran, and none of those rows is verified.")
+    return text
+
+
+def _pass_rate_text(report: RunReport) -> str:
+    """The pass rate over the samples the verifier checked (code: executed), with what it leaves out."""
+    v = report.verdicts
+    if v is None:
+        return "n/a (the work folder this set was published from did not record verdict counts)"
+    unchecked = sum(v["unchecked"].values())
+    if not v["checked"]:
+        return (f"**n/a**: none of the {unchecked:,} samples that reached the verifier was checked "
+                f"({_reasons(v['unchecked'])})")
+    text = f"**{report.pass_rate:.1%}**: {v['passed']:,} passed of the {v['checked']:,} samples the verifier checked"
+    if unchecked:
+        text += f"; left out, as not checked: {unchecked:,} ({_reasons(v['unchecked'])})"
+    return text
+
+
 def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengths: list[int] | None = None,
                         repo_id: str | None = None) -> Path:
     """Write ``README.md`` and its plots into ``out_dir``; returns the card's path."""
@@ -166,11 +213,9 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
         "yaml_header": yaml.safe_dump(yaml_header(report, recipe["output"].get("license", "apache-2.0")),
                                       sort_keys=False).strip(),
         "title": f"Branch-Merge {report.domain} SFT set",
-        "summary": (f"{report.rows.train:,} verified teacher responses for "
-                    f"{report.domain} from {report.rows.source_rows:,} source rows, curated with the "
-                    "Branch-Merge distillation toolkit (the TinyR1-32B-Preview recipe)."
+        "summary": (_summary_text(report)
                     + (_nothing_kept_text(report) if report.rows.train == 0 else "")),
-        "load_path": repo_id or str(out_dir),
+        "load_path": repo_id or _local_name(out_dir),
         "domain": report.domain,  # the LLaMA-Factory entry's name in the "Train on it" recipe
         "source": source_text,
         "teacher": _teacher_text(t),
@@ -179,6 +224,8 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
                     f"seed {t['seed']}",
         "verifier": (f"{report.domain} verifier, hard timeout {verdict.timeout_s} s per sample; "
                      f"unverifiable samples {'kept' if verdict.keep_unverified else 'dropped'}"
+                     + ("; code NOT executed (no `--sandbox`: a static check only)"
+                        if "not_executed" in ((report.verdicts or {}).get("unchecked") or {}) else "")
                      + (f"; LLM judge `{verdict.judge['model']}` for what the parsers could not decide: "
                         f"{verdict.decided_by.get('judge', 0)} kept verdicts decided by it"
                         if getattr(verdict, "judge", None) else "")),
@@ -195,7 +242,7 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
         "conservation": "holds" if report.conservation else "VIOLATED",
         "funnel_rows": _funnel_rows(report.funnel),
         "reason_rows": _reason_rows(report.funnel),
-        "pass_rate": f"{report.pass_rate:.1%}" if report.pass_rate is not None else "n/a",
+        "pass_rate": _pass_rate_text(report),
         "length_unit": unit,
         "length_row": length_row,
         "length_plot": "plots/response_lengths.png",

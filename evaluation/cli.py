@@ -34,6 +34,9 @@ class EvaluateConfig:
                               "(deepseek_r1: its style for the R1 models and distills; generic: its chat style).")
     no_sandbox: bool = setting(False, True, "Do not execute code answers (LiveCodeBench scores 0 then).",
                                is_flag=True)
+    progress_every: float = setting(30.0, True, "When stderr is not a terminal (a log file, nohup, Slurm, CI): a "
+                                    "plain progress line of generation and grading every SECONDS, with done/total, "
+                                    "rate and ETA (a terminal shows bars).", metavar="SECONDS")
 
 
 def teacher_defaults() -> TeacherConfig:
@@ -55,6 +58,7 @@ FLAGS = Flags(show_defaults=True).add(EvaluateConfig, choices={"lcb_prompt": lam
 @FLAGS
 def main(**options):
     """Evaluate a model on reasoning benchmarks with the paper's protocol (pass@1 over K samples)."""
+    from curation import RunProgress
     from evaluation.run import evaluate
 
     given, bad_pairs = FLAGS.values(options)
@@ -73,15 +77,19 @@ def main(**options):
         problems.append(problem)
     if teacher.backend == "openai" and not teacher.base_urls:
         problems.append("--backend openai needs --base-url")
+    if cfg.progress_every <= 0:
+        problems.append(f"--progress-every: must be positive, got {cfg.progress_every}")
     if problems:
         fail("evaluate", problems)
     teacher.model = cfg.model
     out_dir = cfg.out_dir or f"eval/{cfg.model.rstrip('/').split('/')[-1]}"
     try:
-        report = evaluate(cfg.model, names, out_dir, teacher=teacher, samples=cfg.samples, files=cfg.files,
-                          fields=cfg.fields, limit=cfg.limit, sandbox=not cfg.no_sandbox,
-                          options={"lcb_window": cfg.lcb_window, "lcb_prompt": cfg.lcb_prompt},
-                          log=lambda m: click.echo(m, err=True))
+        with RunProgress(every=cfg.progress_every, name="evaluate") as progress:
+            report = evaluate(cfg.model, names, out_dir, teacher=teacher, samples=cfg.samples, files=cfg.files,
+                              fields=cfg.fields, limit=cfg.limit, sandbox=not cfg.no_sandbox,
+                              options={"lcb_window": cfg.lcb_window, "lcb_prompt": cfg.lcb_prompt},
+                              log=lambda m: progress.console.print(m, markup=False, highlight=False, soft_wrap=True),
+                              progress=progress)
     except (BenchmarkError, MissingExtra) as exc:
         fail("evaluate", [str(exc)])
     except ConfigError as exc:

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from curation import ResponseLog, TeacherConfig, VerifyConfig, verify_responses
+from curation import ResponseLog, RunProgress, TeacherConfig, VerifyConfig, verify_responses
 from curation.teachers import Completion, GenRequest, LazyTeacher, ResponseStore, build_prompt, sample_seed
 from evaluation.benchmarks import BENCHMARKS, Item, load_rows, select_rows, to_items
 from evaluation.metrics import pass_at_1
@@ -40,9 +40,11 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
              samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
              workers: int | None = None, prompt: str | None = None, options: dict | None = None,
-             responses: str | Path | None = None, log=print) -> dict:
+             responses: str | Path | None = None, log=print, progress: RunProgress | None = None) -> dict:
     """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``); ``responses``: the answer
-    store's folder (default ``OUT/.responses``)."""
+    store's folder (default ``OUT/.responses``); ``progress``: where generation and grading report
+    their counts (bars on a terminal, lines in a log file; none when not given)."""
+    progress = progress or RunProgress(quiet=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
@@ -76,8 +78,16 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
         t0 = time.perf_counter()
         if missing:
             log(f"evaluate: {name}: generating {len(missing)} of {len(plan)} samples with {tcfg.backend}")
-            teacher_backend.generate(missing, arrived)
-        results[name] = grade(proto.domain, items, k, answered, failed, folder, sandbox, verify_timeout_s, workers)
+            task = progress.add_task(f"{name} generate", total=len(plan), completed=len(plan) - len(missing))
+
+            def on_result(c: Completion, task=task, arrived=arrived) -> None:
+                arrived(c)
+                progress.update(task, advance=1)
+
+            teacher_backend.generate(missing, on_result)
+        task = progress.add_task(f"{name} grade", total=len(plan))
+        results[name] = grade(proto.domain, items, k, answered, failed, folder, sandbox, verify_timeout_s, workers,
+                              on_graded=lambda n, task=task: progress.update(task, advance=n))
         results[name]["generation_seconds"] = round(time.perf_counter() - t0, 2)
         results[name]["reused"] = len(plan) - len(missing)
         if selection is not None:
@@ -94,11 +104,14 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
 
 
 def grade(domain: str, items: list[Item], k: int, answered: dict, failed: dict, folder: Path, sandbox: bool,
-          timeout_s: float, workers: int | None) -> dict:
-    """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated."""
+          timeout_s: float, workers: int | None, on_graded=lambda n: None) -> dict:
+    """Score every (item, sample): 1 if the verifier passes it; 0 if wrong, unverifiable or never generated.
+    ``on_graded(n)``: n more samples graded (in chunks, for progress; the verdicts do not depend on them)."""
     keys = [(it.id, j) for it in items for j in range(k)]
     by_id = {it.id: it for it in items}
     answers, answered = answered, [key for key in keys if key in answered]
+    on_graded(len(keys) - len(answered))  # never generated: nothing to grade
+    chunk = max(32, -(-len(answered) // 20))
     by_key = {}
     # items with their own wall limit (LiveCodeBench's per-test limit) are judged in groups of one
     # limit, which holds for each test (each call of a function-call session too, as lcb_runner)
@@ -107,9 +120,12 @@ def grade(domain: str, items: list[Item], k: int, answered: dict, failed: dict, 
         cfg = VerifyConfig(sandbox=sandbox, timeout_s=timeout_s)
         if wall is not None:
             cfg.code_wall_s, cfg.code_limit_per_test = wall, True
-        verdicts = verify_responses(domain, [answers[key].text for key in group],
-                                    [by_id[key[0]].reference for key in group], cfg, workers)
-        by_key.update(zip(group, verdicts, strict=True))
+        for at in range(0, len(group), chunk):
+            part = group[at:at + chunk]
+            verdicts = verify_responses(domain, [answers[key].text for key in part],
+                                        [by_id[key[0]].reference for key in part], cfg, workers)
+            by_key.update(zip(part, verdicts, strict=True))
+            on_graded(len(part))
     scores: dict[str, list[float]] = {it.id: [] for it in items}
     reasons: Counter = Counter()
     lengths = []

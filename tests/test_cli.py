@@ -39,7 +39,8 @@ def test_curate_math_with_no_arguments_curates_the_demo(tmp_path):
 
 
 def test_missing_file_exits_2_with_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["math", "--source", str(tmp_path / "nope.jsonl")])
+    # (offline, the recipe's gated GPQA would be a second line: tests/test_decontaminate.py)
+    result = CliRunner().invoke(main, ["math", "--source", str(tmp_path / "nope.jsonl"), "--no-decontaminate"])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines == [f"curate: error: source: file not found: {tmp_path / 'nope.jsonl'}"]
@@ -97,3 +98,33 @@ def test_field_mapping_and_keep(tmp_path, shared_data):
     sel = report["funnel"][-1]
     assert sel["kept"] == len({r for r in read_jsonl(src)}) if False else sel["kept"] <= 100
     assert report["conservation"]
+
+
+def test_inspect_prints_rows_to_read(tmp_path):
+    out = tmp_path / "m"
+    assert CliRunner().invoke(main, ["math", "--out", str(out), "--quiet"]).exit_code == 0
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+    kept = runner.invoke(main, ["inspect", str(out)])
+    assert kept.exit_code == 0, kept.output
+    blocks = kept.stdout.split("\n\n")
+    assert [b.split("  (")[0] for b in blocks[:5]] == [f"[{i}/5] kept" for i in range(1, 6)]
+    assert all("\n  problem:\n    " in b and "\n  response:\n" in b and "\n  verdict: passed, correct" in b
+               for b in blocks[:5])
+    assert blocks[-1].strip().endswith("kept row(s) shown") and blocks[-1].startswith("5 of ")
+
+    wrong = runner.invoke(main, ["inspect", str(out), "--rejected", "--reason", "wrong_answer", "-n", "2",
+                                 "--chars", "60"])
+    blocks = wrong.stdout.split("\n\n")
+    assert [b.split("  (")[0] for b in blocks[:2]] == ["[1/2] rejected at verify: wrong_answer",
+                                                        "[2/2] rejected at verify: wrong_answer"]
+    assert all("the last 60 of" in b and "\\boxed" in b.split("response")[1] and "verdict: failed, wrong_answer"
+               in b for b in blocks[:2])  # the end of the response, where the answer is
+
+    stage = runner.invoke(main, ["inspect", str(out), "--stage", "exact_dedup", "-n", "1"])  # implies --rejected
+    assert stage.stdout.startswith("[1/1] rejected at exact_dedup: duplicate_problem")
+    assert "rejected before generation" in stage.stdout
+
+    none = runner.invoke(main, ["inspect", str(out), "--rejected", "--reason", "nope"])
+    assert none.exit_code == 2
+    assert none.stderr.startswith(f"curate: error: {out}: no rejected row with reason nope (rejected rows by "
+                                  "stage/reason: verify/wrong_answer ")

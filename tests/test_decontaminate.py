@@ -93,3 +93,71 @@ def test_missing_benchmark_is_a_clear_error(tmp_path):
                                        "--benchmark", f"mine={tmp_path / 'nope.jsonl'}"])
     assert result.exit_code == 2
     assert "benchmark mine: file not found" in result.output
+
+
+def _curate_math_recipe(tmp_path, *args, env=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "s.jsonl"
+    src.write_text(json.dumps({"problem": "A brand new problem about 17 apples and 4 baskets.", "answer": "5",
+                               "responses": ["<think>a</think> \\boxed{5}"]}) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "curation.cli", "math", "--recipe", "curation/recipes/math.yaml",
+                           "--source", str(src), "--out", str(tmp_path / "o"), "--quiet", *args],
+                          capture_output=True, text=True, cwd=root, env=env)
+
+
+def test_a_gated_benchmark_offline_is_one_line_before_anything_runs(tmp_path):
+    r = _curate_math_recipe(tmp_path, env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "curate: error: benchmark gpqa_diamond: Idavidrein/gpqa is gated on the Hub and this machine is offline "
+        "(HF_HUB_OFFLINE); skip it with --no-benchmark gpqa_diamond, or give a local copy with --benchmark "
+        "gpqa_diamond=FILE"]
+    assert not (tmp_path / ".work").exists() and not (tmp_path / "o").exists()  # nothing started
+
+
+def test_a_gated_benchmark_without_a_token_is_one_line(tmp_path):
+    import os
+
+    env = {"HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home"), "HF_TOKEN": ""}
+    saved = {k: os.environ.pop(k) for k in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if k in os.environ}
+    try:
+        r = _curate_math_recipe(tmp_path, env={k: v for k, v in env.items() if v})
+    finally:
+        os.environ.update(saved)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [
+        "curate: error: benchmark gpqa_diamond: Idavidrein/gpqa is gated on the Hub and no Hub token is set "
+        "(HF_TOKEN or `hf auth login`, after accepting its terms on the Hub); skip it with --no-benchmark "
+        "gpqa_diamond, or give a local copy with --benchmark gpqa_diamond=FILE"]
+
+
+def test_no_benchmark_leaves_out_recipe_benchmarks_and_says_so(tmp_path, shared_data):
+    r = _curate_math_recipe(tmp_path, "--no-benchmark", "gpqa_diamond,aime25", "--no-benchmark", "aime24",
+                            "--benchmark", f"math500={shared_data / 'math/math500.jsonl'}",
+                            env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "o/report.json").read_text())
+    statuses = {name: b["status"] for name, b in report["decontamination"]["benchmarks"].items()}
+    assert statuses == {"aime24": "skipped by --no-benchmark", "aime25": "skipped by --no-benchmark",
+                        "gpqa_diamond": "skipped by --no-benchmark", "math500": "checked"}
+    assert "gpqa_diamond (`Idavidrein/gpqa`, NOT CHECKED (skipped by --no-benchmark))" in (
+        tmp_path / "o/README.md").read_text()
+    r = _curate_math_recipe(tmp_path, "--no-benchmark", "gpqa", env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2 and r.stderr.splitlines()[0] == (  # a misspelt name does not skip anything
+        "curate: error: decontaminate.skip: --no-benchmark gpqa: no such benchmark in this run (its benchmarks: "
+        "aime24, aime25, gpqa_diamond, math500)")
+    assert "benchmark gpqa_diamond: Idavidrein/gpqa is gated" in r.stderr.splitlines()[1]
+
+
+def test_an_unreachable_hub_benchmark_says_how_to_skip_it(tmp_path):
+    r = _curate_math_recipe(tmp_path, "--no-benchmark", "gpqa_diamond,aime25,math500", env={"HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2
+    [line] = r.stderr.splitlines()
+    assert line.startswith("curate: error: benchmark aime24: could not load Hub dataset 'HuggingFaceH4/aime_2024'")
+    assert line.endswith("; skip it with --no-benchmark aime24, or give a local copy with --benchmark aime24=FILE")

@@ -62,7 +62,7 @@ def test_command_choices_equal_the_registry(chemistry):
     from training.cli import main as train
 
     assert set(DOMAINS) <= set(curate.list_commands(_ctx(curate)))
-    assert {"presets", "push"} | set(DOMAINS) == set(curate.list_commands(_ctx(curate)))
+    assert {"inspect", "presets", "push"} | set(DOMAINS) == set(curate.list_commands(_ctx(curate)))
     branch = next(p for p in train.params if p.name == "branch")
     assert set(branch.type.choices) == set(DOMAINS)
     assert {p.domain for p in BENCHMARKS.values()} <= set(DOMAINS)

@@ -433,3 +433,20 @@ def test_a_run_cannot_reach_the_zygote_or_the_next_run():
     assert r["late_kill"] == ["AC", True]
     assert r["after_kill"] == "AC"
     assert r["died_during_run"] == ["SE", None]
+
+
+_CAPABILITIES = r'''
+def caps(pid):
+    fields = dict(line.split(":\t") for line in open(f"/proc/{pid}/status").read().splitlines() if ":\t" in line)
+    return [int(fields[k], 16) for k in ("CapPrm", "CapEff", "CapInh", "CapAmb")]
+print("run", caps("self"), "zygote", caps(1))
+'''
+
+
+def test_capabilities_of_a_run_and_of_the_zygote():
+    """What verifiers/code/zygote.py says: a run holds no capability (permitted, effective, inheritable,
+    ambient); the zygote (PID 1 of the sandbox) holds CAP_SYS_ADMIN (bit 21) of the sandbox's own user
+    namespace and nothing else."""
+    sys_admin = 1 << 21
+    v = contained(_CAPABILITIES, stdin_case(f"run [0, 0, 0, 0] zygote {[sys_admin] * 4}"))
+    assert v["reason"] == "AC", v

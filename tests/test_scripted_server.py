@@ -154,10 +154,30 @@ def test_unknown_models_get_a_404_only_when_models_are_named():
             assert json.loads(raw) == {"error": {"message": "The model `other` does not exist.",
                                                  "type": "NotFoundError", "code": 404}}
         assert srv.stats() == {"ok": 1, "http_404": 2}
-    with ServerProcess() as srv:  # permissive default
-        with urllib.request.urlopen(f"{srv.base_url}/models", timeout=10) as resp:
-            assert [m["id"] for m in json.loads(resp.read())["data"]] == ["scripted"]
+    with ServerProcess() as srv:  # permissive default: any name, and no list that a client would check against
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{srv.base_url}/models", timeout=10)
+        assert err.value.code == 404 and "accepts any model name" in json.loads(err.value.read())["error"]["message"]
         assert answer(srv, True, "hi", model="whatever")["choices"][0]["finish_reason"] == "stop"
+        from curation import TeacherConfig
+        from curation.teachers.openai_client import OpenAITeacher
+
+        for name in ("deepseek-ai/DeepSeek-R1", "my-model"):  # curate's check before any request passes
+            teacher = OpenAITeacher(TeacherConfig(backend="openai", model=name, base_urls=[srv.base_url]))
+            assert teacher.preflight() == []
+
+
+def test_seed_in_an_answer_and_shipped_scripts_by_name():
+    script = {"rules": [{"match": "q", "answers": ["<think>\ntry {seed}\n</think>\n\\boxed{1}"]}]}
+    with ServerProcess(script) as srv:
+        texts = {answer(srv, True, "q", seed=s)["choices"][0]["message"]["content"] for s in (3, 4, 3)}
+    assert texts == {"<think>\ntry 3\n</think>\n\\boxed{1}", "<think>\ntry 4\n</think>\n\\boxed{1}"}
+    from curation.dry_run.scripted_server import read_script
+
+    shipped = read_script("math-demo")
+    assert len(shipped["rules"]) > 40 and all("{seed}" in a for r in shipped["rules"] for a in r["answers"])
+    with pytest.raises(SystemExit, match="no such file nor shipped script \\(math-demo\\)"):
+        read_script("nope")
 
 
 def test_injected_faults_and_scripted_statuses_have_openai_error_bodies():
@@ -190,3 +210,42 @@ def test_every_request_is_logged_with_its_timing_model_n_and_stream(tmp_path):
         (1, "http_400", "m", 1, False, 0.02)]
     starts = [r["t_start"] for r in rows]
     assert t0 <= starts[0] and starts == sorted(starts) and starts[1] - starts[0] >= 0.02
+
+
+def test_the_readme_dry_run_works_as_written_and_keeps_rows(tmp_path):
+    """The two commands of the README's dry run, run as written (a free port, shorter delays and a
+    temporary output folder substituted): any teacher model name is served, rows are kept, and
+    samples under different seeds differ."""
+    import os
+    import shlex
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    lines = [line.strip() for line in (root / "README.md").read_text().splitlines()]
+    server = next(line for line in lines if line.startswith("python -m curation.dry_run.scripted_server --script"))
+    curate = next(line for line in lines if line.startswith("curate math --teacher openai --base-url http://127.0.0.1"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    server_argv = [a.replace("200,1.0,3000", "5,1.0,50") for a in shlex.split(server.rstrip(" &"))]
+    server_argv[server_argv.index("--port") + 1] = port
+    curate_argv = [a.replace(":8000/", f":{port}/") for a in shlex.split(curate)]
+    curate_argv[curate_argv.index("--out") + 1] = str(tmp_path / "dry-run")
+    env = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"}
+    srv = subprocess.Popen([sys.executable, *server_argv[1:]], stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert srv.stdout.readline().startswith("PORT ")
+        r = subprocess.run([sys.executable, "-m", "curation.cli", *curate_argv[1:]], capture_output=True, text=True,
+                           env=env, cwd=tmp_path)
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads((tmp_path / "dry-run" / "report.json").read_text())
+    assert report["rows"]["train"] >= 20 and report["generation"]["duplicate_responses"] == 0
+    assert report["teacher"]["model"] == "deepseek-ai/DeepSeek-R1"  # curate's default name, served as any other
+    assert len(report["generation"]["rounds"]) == 3  # some problems needed more rounds
+    assert "repeat another response" not in r.stderr

@@ -30,34 +30,50 @@ TrainConfigError = ConfigError  # the same error type as curate's: a list of one
 @dataclass
 class TrainConfig:
     branch: str = setting("science", True, "Branch preset: a domain of curation.DOMAINS.")
-    model: str | None = setting(None, True, "Student model: local folder or Hub id.")
+    model: str | None = setting(None, True, "Student model: local folder or Hub id.",
+                                aliases=("model_name_or_path",))
     data: list[str] = setting([], True, "Curated shards: a folder or a Hub dataset id; repeat it to mix several "
                               "sets, each optionally SET*N (repeated N times) or SET@N (sampled to N rows). "
-                              "Default out/<branch>.", multiple=True, metavar="SET[*N|@N]")
-    output: str | None = setting(None, True, "Output folder. Default runs/<branch>.")
-    epochs: int = setting(5, True, "Passes over the data.")
+                              "Default out/<branch>.", multiple=True, metavar="SET[*N|@N]",
+                              near={n: "data takes curated sets (folders or Hub dataset ids with a messages column)"
+                                    for n in ("dataset_name", "dataset", "datasets", "train_file")})
+    output: str | None = setting(None, True, "Output folder. Default runs/<branch>.", aliases=("output_dir",))
+    epochs: int = setting(5, True, "Passes over the data.", aliases=("num_train_epochs",))
     max_steps: int | None = setting(None, True, "Stop after this many optimizer steps (overrides epochs).")
     global_batch: int = setting(96, True, "Sequences per optimizer step over all ranks "
-                                "(packed sequences when packing).")
-    micro_batch: int = setting(1, True, "Sequences per forward pass per rank.")
-    lr: float = setting(1e-5, True, "Peak learning rate.")
-    scheduler: str = setting("constant_with_warmup", True, "constant_with_warmup, cosine or linear.")
+                                "(packed sequences when packing).",
+                                near={n: "train sets the step's size itself: global_batch = micro_batch x "
+                                         "accumulation x world, and the accumulation follows from it"
+                                      for n in ("gradient_accumulation_steps", "total_batch_size", "batch_size")})
+    micro_batch: int = setting(1, True, "Sequences per forward pass per rank.",
+                               near={"per_device_train_batch_size": "micro_batch is the sequences per forward pass "
+                                     "per rank, but the step's size stays global_batch (= micro_batch x accumulation "
+                                     "x world), where HF's grows with per_device_train_batch_size; set micro_batch "
+                                     "and global_batch"})
+    lr: float = setting(1e-5, True, "Peak learning rate.", aliases=("learning_rate",))
+    scheduler: str = setting("constant_with_warmup", True, "constant_with_warmup, cosine or linear.",
+                             aliases=("lr_scheduler_type",))
     warmup_ratio: float = setting(0.1, True, "Share of steps with linear warmup: ceil(ratio x steps) steps rising "
-                                  "from 0, as HF Trainer and TRL (the first update is taken at rate 0).")
+                                  "from 0, as HF Trainer and TRL (the first update is taken at rate 0).",
+                                  near={"warmup_steps": "warmup is given as a share of the steps"})
     adam_beta1: float = setting(0.9, None)
     adam_beta2: float = setting(0.95, None)
-    adam_eps: float = setting(1e-8, None)
+    adam_eps: float = setting(1e-8, None, aliases=("adam_epsilon",),
+                              near={"optim": "train uses AdamW; its settings are adam_beta1, adam_beta2, adam_eps"})
     weight_decay: float = setting(0.01, True, "AdamW weight decay (not on biases and norms).")
     max_grad_norm: float = setting(1.0, True, "Gradient clipping norm.")
-    cutoff: int = setting(16384, True, "Longest sequence in tokens (over all sequence-parallel ranks together).")
+    cutoff: int = setting(16384, True, "Longest sequence in tokens (over all sequence-parallel ranks together).",
+                          aliases=("max_seq_length", "max_length", "cutoff_len"))
     overlong: str = setting("drop", True, "A sample longer than the cutoff: drop (counted) or truncate (cut at the "
                             "cutoff, as LLaMA-Factory; counted in the model card).")
     train_on: str = setting("all", True, "Assistant turns trained: all (as TRL) or last (earlier turns are context).")
     packing: str = setting("neat", True, "neat (no attention across packed samples), plain (packed, attending across), "
                          "none (one sample per sequence, padded).")
-    zero_stage: int = setting(3, True, "DeepSpeed ZeRO stage: 2 or 3.")
+    zero_stage: int = setting(3, True, "DeepSpeed ZeRO stage: 2 or 3.",
+                              near={"deepspeed": "train writes its own DeepSpeed config from zero_stage and offload"})
     offload: bool = setting(False, True, "Offload optimizer state and (ZeRO-3) parameters to CPU memory.")
-    precision: str = setting("auto", True, "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32.")
+    precision: str = setting("auto", True, "auto (bf16 on GPU, fp32 on CPU), bf16 or fp32.",
+                             near={n: "precision takes auto, bf16 or fp32" for n in ("bf16", "fp16", "tf32")})
     gradient_checkpointing: bool = setting(True, True, "Recompute activations in the backward pass.")
     attn_implementation: str = setting("auto", True, "auto (flash_attention_2 when installed on GPU, else "
                                        "sdpa_varlen: per-sample causal sdpa, no L x L mask), sdpa_varlen, sdpa, eager, "
@@ -68,16 +84,19 @@ class TrainConfig:
                         "or full (the whole logits tensor; reference and debugging).")
     loss_tile_tokens: int = setting(0, True, "Tokens per loss tile; 0 picks 2^26 logit entries (441 tokens at a "
                                     "152,064 vocabulary).")
-    liger: bool = setting(True, True, "Use Liger kernels when liger-kernel is installed (GPU).")
+    liger: bool = setting(True, True, "Use Liger kernels when liger-kernel is installed (GPU).",
+                          aliases=("use_liger_kernel", "use_liger"))
     save_steps: int = setting(500, True, "Checkpoint every N optimizer steps (and at the end).")
-    keep_checkpoints: int = setting(2, True, "Checkpoints kept on disk.")
-    log_steps: int = setting(1, True, "Log every N steps.")
+    keep_checkpoints: int = setting(2, True, "Checkpoints kept on disk.", aliases=("save_total_limit",))
+    log_steps: int = setting(1, True, "Log every N steps.", aliases=("logging_steps",))
     report_to: str = setting("none", True, "Experiment trackers, comma-separated: tensorboard, wandb, mlflow, or none "
                              "(as HF Trainer's report_to; the tracking extra installs them).")
     seed: int = setting(42, True, "Seed for the model init of new heads, data order and packing.")
     max_samples: int | None = setting(None, True, "Use only the first N rows (debugging).")
     save_dtype: str = setting("bf16", True, "Dtype of the final weights: bf16, fp16 or fp32.")
-    resume: bool = setting(False, True, "Continue from the latest checkpoint in OUTPUT/checkpoints.")
+    resume: bool = setting(False, True, "Continue from the latest checkpoint in OUTPUT/checkpoints.",
+                           near={"resume_from_checkpoint": "resume: true continues from the latest checkpoint in "
+                                 "OUTPUT/checkpoints"})
 
     def __post_init__(self):
         if isinstance(self.data, str):  # a single set, as before mixtures

@@ -50,6 +50,24 @@ class Verifier:
                  options: VerifyOptions | None = None) -> list[Verdict]:
         return self.check(list(responses), list(golds), extras or {}, options or VerifyOptions())
 
+    def checked(self, verdict: Verdict) -> bool:
+        """Whether ``verdict`` judged the response against its gold: decided (passed True or False)
+        and, for a verifier that runs programs, by running the program (a static check, or a response
+        with no program, says nothing of the tests). What a pass rate may count."""
+        if verdict.passed is None:
+            return False
+        return not self.runs_programs or ran_program(verdict)
+
+
+def ran_program(verdict: Verdict) -> bool:
+    """Whether a program verdict comes from running the program: its detail names the isolation it
+    ran under (``verifiers.code.outcome.code_verdict``), or per-test counts (partial credit)."""
+    try:
+        detail = json.loads(verdict.detail)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(detail, dict) and (detail.get("isolation", "none") != "none" or "tests_passed" in detail)
+
 
 VERIFIERS: dict[str, Verifier] = {}
 

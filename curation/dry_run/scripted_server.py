@@ -10,16 +10,21 @@ then the answer); a script picks them per prompt:
                 "finish_reason": "stop", "status": null}],
      "default": "<think>...</think> The answer is \\boxed{0}."}
 
-The answer is ``answers[seed % len(answers)]``, so it depends only on the request (a re-run
-gets the same data); with ``n > 1``, choice ``i`` is the answer for seed ``seed + i``.
+The answer is ``answers[seed % len(answers)]``, with ``{seed}`` in its text replaced by the seed,
+so it depends only on the request (a re-run gets the same data); with ``n > 1``, choice ``i`` is
+the answer for seed ``seed + i``. ``--script`` takes a JSON file or the name of a shipped script
+(``curation/dry_run/scripts/NAME.json``: ``math-demo`` answers the embedded math demo set, right
+for some problems and seeds, wrong for others).
 ``"stream": true`` answers as server-sent events, as OpenAI and vLLM do. ``status`` makes every
 request matching a rule fail with that HTTP code; ``latency_ms`` gives its requests that delay.
 ``--faults`` makes the *first* attempt of a share of the requests (chosen by a hash of the request)
 fail: ``429``/``500``/... with that status, ``drop`` by closing the connection. ``--latency
 lognormal:MEDIAN_MS,SIGMA,CAP_MS`` gives each request a heavy-tailed delay drawn from a hash of its
 seed, prompt and attempt, so re-runs see the same delays (``--latency-ms`` is a fixed delay).
-``--models`` names the models served; any other model gets a 404 (without it every model name is
-accepted). Every request is logged to ``--log`` (JSONL) when given. Errors have OpenAI's shape:
+``--models`` names the models served: ``/v1/models`` lists them and any other model gets a 404.
+Without it every model name is accepted, and ``/v1/models`` answers 404 (as some hosted APIs do),
+so a client that checks the served names before starting (``curate``'s openai teacher) goes on.
+Every request is logged to ``--log`` (JSONL) when given. Errors have OpenAI's shape:
 ``{"error": {"message", "type", "code"}}``.
 """
 
@@ -34,6 +39,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
 
 DEFAULT_ANSWER = "<think>\nLet me think about this.\n</think>\n\nThe answer is \\boxed{0}."
@@ -103,7 +109,8 @@ class Script:
         if rule is None:
             return None, self.default, "stop"
         answers = rule.get("answers") or [self.default]
-        return rule.get("status"), answers[seed % len(answers)], rule.get("finish_reason", "stop")
+        text = answers[seed % len(answers)].replace("{seed}", str(seed))
+        return rule.get("status"), text, rule.get("finish_reason", "stop")
 
 
 def error_body(code: int, message: str) -> dict:
@@ -227,8 +234,10 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
         return await complete(request, False)
 
     async def list_models(request):
-        return web.json_response({"object": "list", "data": [{"id": name, "object": "model"}
-                                                             for name in models or ["scripted"]]})
+        if models is None:
+            return error_response(404, "this scripted server accepts any model name (start it with --models "
+                                       "NAME,NAME to list names and refuse others)")
+        return web.json_response({"object": "list", "data": [{"id": name, "object": "model"} for name in models]})
 
     async def stats(request):
         return web.json_response(dict(script.counts))
@@ -237,6 +246,20 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
     app.add_routes([web.post("/v1/chat/completions", chat), web.post("/v1/completions", plain),
                     web.get("/v1/models", list_models), web.get("/stats", stats)])
     return app
+
+
+SCRIPTS_DIR = Path(__file__).parent / "scripts"
+
+
+def read_script(name: str) -> dict:
+    """A script from a JSON file, or a shipped one by name (``SCRIPTS_DIR/NAME.json``)."""
+    path = Path(name)
+    if not path.is_file() and (SCRIPTS_DIR / f"{name}.json").is_file():
+        path = SCRIPTS_DIR / f"{name}.json"
+    if not path.is_file():
+        shipped = ", ".join(sorted(p.stem for p in SCRIPTS_DIR.glob("*.json")))
+        raise SystemExit(f"scripted_server: error: --script {name}: no such file nor shipped script ({shipped})")
+    return json.loads(path.read_text())
 
 
 def parse_faults(text: str | None) -> dict[str, float]:
@@ -317,7 +340,8 @@ def main(argv: list[str] | None = None) -> None:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--script", help="JSON script file (rules and default answer)")
+    ap.add_argument("--script", help="JSON script file (rules and default answer) or a shipped script's name "
+                    "(math-demo)")
     ap.add_argument("--latency-ms", type=float, default=0.0, help="fixed delay per request")
     ap.add_argument("--latency", type=latency_arg, help=f"delay per request, {LATENCY_FORMS} (replaces --latency-ms)")
     ap.add_argument("--models", help="comma-separated model names served (default: any name is accepted)")
@@ -326,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", help="append one JSON line per request here")
     ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args(argv)
-    spec = json.loads(open(args.script).read()) if args.script else None
+    spec = read_script(args.script) if args.script else None
     script = Script(spec, parse_faults(args.faults), args.split_reasoning)
     latency = args.latency or Latency(args.latency_ms / 1000)
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()] or None

@@ -23,7 +23,10 @@ from curation.output.report import (
     generation_report,
     isolation_report,
     length_stats,
+    portable,
+    portable_recipe,
     teacher_report,
+    verdict_counts,
     versions,
 )
 from curation.output.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
@@ -38,7 +41,11 @@ if TYPE_CHECKING:
 STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 
 
-def publish(run: RunContext, n_parts: int) -> RunReport:
+# What publishing does, in order (``publish``'s ``on_step`` is called with each when it is done).
+PUBLISH_STEPS = ("train shards", "rejected shards", "index", "report and card")
+
+
+def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunReport:
     """Publish the ``n_parts`` finished parts of ``run`` (a ``curation.run.context.RunContext``)."""
     from data_cards import render_dataset_card
 
@@ -74,46 +81,57 @@ def publish(run: RunContext, n_parts: int) -> RunReport:
     total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
     train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
                                TRAIN_SCHEMA)
+    on_step("train shards")
     rejected_files = write_shards(rejected_frames(), total_rejected, cfg.output.shard_rows, out_dir / "rejected",
                                   "rejected", REJECTED_SCHEMA)
-    verify = funnel["verify"]
+    on_step("rejected shards")
+    verdicts = verdict_counts([part["summary"] for part in sample_parts])
     domain = get_domain(cfg.domain)
     report = RunReport(
         domain=cfg.domain,
-        source=SourceReport(src.name, src.kind, list(src.files), src.hub_id, src.subset, src.split, src.mapping,
-                            cfg.source.limit, dict(src.where),
+        source=SourceReport(portable(src.name), src.kind, [portable(f) for f in src.files], src.hub_id, src.subset,
+                            src.split, src.mapping, cfg.source.limit, dict(src.where),
                             (work.done(work.LOAD) or {}).get("skipped_by_where", 0)),
         rows=RowCounts(funnel["load"].rows_in, total_train, total_rejected, funnel["load"].kept,
                        funnel["generate"].rows_out or 0),
         funnel=funnel.to_list(),
         conservation=funnel.conserved,
-        length=LengthReport(lengths.unit, lengths.bound(cfg.filters.max_length), cfg.filters.tokenizer,
+        length=LengthReport(lengths.unit, lengths.bound(cfg.filters.max_length), portable(cfg.filters.tokenizer),
                             length_stats(train_lengths)),
-        pass_rate=round(verify.kept / verify.rows_in, 4) if verify.rows_in else None,
+        pass_rate=round(verdicts["passed"] / verdicts["checked"], 4) if verdicts and verdicts["checked"] else None,
+        verdicts=verdicts,
         per_source=dict(per_source.most_common()),
         verifier=VerifierReport(cfg.domain, cfg.verify.timeout_s, cfg.verify.keep_unverified, dict(verdict_paths),
                                 judge),
         teacher=teacher_report(cfg),
         generation=generation_report([PartGeneration.from_dict(p["generation"]) if p.get("generation") else None
                                       for p in sample_parts]),
-        decontamination=work.done("decontaminate")["info"],
-        near_dedup=work.done("near_dedup")["info"],
+        decontamination=_portable_sources(work.done("decontaminate")["info"]),
+        near_dedup={k: portable(v) if k == "against" else v for k, v in work.done("near_dedup")["info"].items()},
         isolation=isolation_report(cfg),
         parts=n_parts,
         shards={"train": train_files, "rejected": rejected_files},
         versions=versions(),
         wall_seconds=round(time.time() - run.started, 2),
-        work_dir=str(work.root),
+        work_dir=portable(str(work.root)),
         executor=executor,
         card_tags=list(domain.card_tags),
     )
-    recipe = cfg.to_dict()
+    recipe = portable_recipe(cfg.to_dict())
     recipe["output"].pop("out_dir", None)
     _write_index(cfg, out_dir)
+    on_step("index")
     write_recipe(out_dir, recipe)
     write_report(out_dir, report.to_dict())
     render_dataset_card(report, recipe, out_dir, lengths=train_lengths)
+    on_step("report and card")
     return report
+
+
+def _portable_sources(info: dict) -> dict:
+    """The decontamination facts with each benchmark's source ``portable``."""
+    benchmarks = {name: {**b, "source": portable(b["source"])} for name, b in (info.get("benchmarks") or {}).items()}
+    return {**info, "benchmarks": benchmarks}
 
 
 def _write_index(cfg: CurateConfig, out_dir: Path) -> None:

@@ -14,6 +14,7 @@ through huggingface_hub's resumable ``upload_large_folder``, which commits in se
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +51,19 @@ def local_files(folder: Path, repo_id: str) -> dict[str, bytes | Path]:
             out[rel.as_posix()] = p
     card = folder / "README.md"
     if card.exists():
-        out["README.md"] = card.read_text().replace(f'load_dataset("{folder}"', f'load_dataset("{repo_id}"').encode()
+        out["README.md"] = card_for_repo(card.read_text(), repo_id).encode()
     return out
+
+
+def card_for_repo(card: str, repo_id: str) -> str:
+    """The card with the local folder it names (``load_dataset("...")``, ``--data ...``) replaced by the
+    repo id, however the folder was named when it was curated or is named now."""
+    found = re.search(r'load_dataset\("([^"]+)", split="train"\)', card)
+    if not found:
+        return card
+    local = found.group(1)
+    return card.replace(f'load_dataset("{local}"', f'load_dataset("{repo_id}"').replace(f"--data {local}`",
+                                                                                         f"--data {repo_id}`")
 
 
 def _identity(content: bytes | Path) -> tuple[str, str]:

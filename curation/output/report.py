@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from curation.config import CurateConfig
 from curation.domains import get_domain
+from curation.settings import portable_path as portable
 from curation.teachers.generation_stats import ROUND_KEYS, PartGeneration
 
 
@@ -65,7 +66,11 @@ class RunReport:
     funnel: list[dict]  # per stage: rows_in, kept, rejected by reason, seconds (StageCount.to_dict)
     conservation: bool
     length: LengthReport
-    pass_rate: float | None
+    pass_rate: float | None  # passed / checked (``verdicts``); None when no sample was checked
+    # of the samples the verifier saw: checked, passed, not checked by reason (code not executed, an
+    # unparseable gold, ...); of the kept rows: verified, kept unverified by reason. None: not known
+    # (a work folder from before these counts)
+    verdicts: dict | None
     per_source: dict[str, int]
     verifier: VerifierReport
     teacher: dict
@@ -87,6 +92,36 @@ class RunReport:
             if f.metadata.get("json") is False:
                 out.pop(f.name)
         return out
+
+
+def portable_recipe(recipe: dict) -> dict:
+    """The resolved recipe with its local paths ``portable`` (what recipe.yaml and the card hold)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in recipe.items()}
+    for section, key in (("source", "path"), ("dedup", "against"), ("filters", "tokenizer"), ("teacher", "model"),
+                         ("judge", "model")):
+        if key in out.get(section, {}):
+            out[section][key] = portable(out[section][key])
+    if "benchmarks" in out.get("decontaminate", {}):
+        out["decontaminate"]["benchmarks"] = {k: portable(v) for k, v in out["decontaminate"]["benchmarks"].items()}
+    return out
+
+
+def verdict_counts(summaries: list[dict]) -> dict | None:
+    """``RunReport.verdicts`` from the parts' summaries (``PartResult.summary``)."""
+    if any("verdicts" not in s for s in summaries):
+        return None
+    seen, kept = Counter(), Counter()
+    for s in summaries:
+        seen.update(s["verdicts"])
+        kept.update(s["kept_verdicts"])
+
+    def by_reason(counts: Counter, prefix: str) -> dict[str, int]:
+        return {k.split(":", 1)[1]: n for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                if k.startswith(prefix)}
+
+    return {"checked": seen["passed"] + seen["failed"], "passed": seen["passed"],
+            "unchecked": by_reason(seen, "unchecked:"),
+            "kept": {"verified": kept["verified"], "unverified": by_reason(kept, "unverified:")}}
 
 
 def versions() -> dict:
@@ -119,7 +154,8 @@ def teacher_report(cfg: CurateConfig) -> dict:
 
     if cfg.teacher.backend == "replay":
         return teacher_info(cfg.teacher, cfg.teacher.seed)
-    return {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
+    out = {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
+    return {**out, "model": portable(out["model"])}
 
 
 def generation_report(parts: list[PartGeneration | None]) -> dict | None:

@@ -41,13 +41,23 @@ class PartResult:
 
     def summary(self) -> dict:
         """What the report says of the kept rows: lengths, rows per source, which path decided
-        each verdict (``via=`` in its detail)."""
+        each verdict (``via=`` in its detail), how many are verified; and of every sample the
+        verifier saw: checked and passed, or not checked and why (``verify.verdict_outcome``)."""
+        verdicts = Counter()
+        for stage in self.stages:
+            if stage.stage == "verify":
+                verdicts.update((stage.info or {}).get("verdicts", {}))
         if self.kept.height == 0:
-            return {"lengths": [], "per_source": {}, "decided_by": {}}
+            return {"lengths": [], "per_source": {}, "decided_by": {}, "verdicts": dict(verdicts),
+                    "kept_verdicts": {}}
         details = self.kept["verdict"].struct.field("detail").to_list()
+        kept = Counter("verified" if passed else f"unverified:{reason}" for passed, reason in zip(
+            self.kept["verdict"].struct.field("passed").to_list(), self.kept["verdict"].struct.field("reason"),
+            strict=True))
         return {"lengths": self.kept["length"].to_list(),
                 "per_source": dict(Counter(self.kept["source"].to_list())),
-                "decided_by": dict(Counter(d.rsplit("via=", 1)[-1] if "via=" in d else "other" for d in details))}
+                "decided_by": dict(Counter(d.rsplit("via=", 1)[-1] if "via=" in d else "other" for d in details)),
+                "verdicts": dict(verdicts), "kept_verdicts": dict(kept)}
 
     def marker(self) -> dict:
         """What the part's completion marker records (publishing builds the report from it)."""

@@ -21,10 +21,10 @@ from collections import Counter
 
 import polars as pl
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curation.config import CurateConfig
-from curation.output.publish import publish
+from curation.output.publish import PUBLISH_STEPS, publish
+from curation.progress import DEFAULT_EVERY_S, RunProgress
 from curation.run.context import RunContext
 from curation.run.part_work import PartResult
 from curation.run.streaming import StreamingScheduler, StreamProgress
@@ -37,13 +37,7 @@ from curation.stages.problem_stages import PROBLEM_STAGES
 from curation.teachers.base import LiveTeacher
 
 
-def _progress(console: Console, quiet: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), console=console, disable=quiet,
-                    transient=False)
-
-
-def _load_phase(run: RunContext, progress: Progress) -> int:
+def _load_phase(run: RunContext, progress: RunProgress) -> int:
     cfg, src, work = run.cfg, run.source, run.work
     info = work.done(work.LOAD)
     if info is not None:
@@ -94,7 +88,7 @@ def _with_source_rows(result: StageResult, run: RunContext, n_parts: int) -> pl.
         pl.Series("detail", [marks[i][1] for i in hit["row_index"]], dtype=pl.String)))
 
 
-def _problem_phase(run: RunContext, n_parts: int, progress: Progress) -> set[int]:
+def _problem_phase(run: RunContext, n_parts: int, progress: RunProgress) -> set[int]:
     """Run the problem-level stages in order, each over what the previous kept; returns dropped rows."""
     work = run.work
     cols = ["problem_id", "problem", "reference", "row_index"]
@@ -117,9 +111,8 @@ def _problem_phase(run: RunContext, n_parts: int, progress: Progress) -> set[int
     return dropped
 
 
-def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: Progress) -> None:
+def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: RunProgress) -> None:
     work = run.work
-    task = progress.add_task("generate + verify", total=n_parts, status="")
     kept_total = 0
 
     def problems_of(k: int) -> pl.DataFrame:
@@ -142,7 +135,8 @@ def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: Pr
             pending.append(k)
         else:
             kept_total += info["kept"]
-            progress.update(task, advance=1, status=f"{kept_total} kept")
+    task = progress.add_task("generate + verify (parts)", total=n_parts, completed=n_parts - len(pending),
+                             status=f"{kept_total} kept")
     if isinstance(run.teacher, LiveTeacher):
         _stream(run, run.teacher, pending, problems_of, finished, progress)
         return
@@ -151,15 +145,14 @@ def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: Pr
 
 
 def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_of, finished,
-            progress: Progress) -> None:
+            progress: RunProgress) -> None:
     """Live teacher: one streaming scheduler over every unfinished part (``curation.run.streaming``)."""
     total = (run.work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
-    task = progress.add_task("teacher", total=None, status="")
+    task = progress.add_task("teacher: problems settled", total=total, completed=settled_before, status="")
 
     def show(counts: StreamProgress) -> None:
-        progress.update(task, completed=counts.done, total=counts.sent or None,
-                        status=counts.status(total, settled_before))
+        progress.update(task, completed=settled_before + counts.settled, status=counts.status(total, settled_before))
 
     scheduler = StreamingScheduler(run.cfg, pending, problems_of, teacher, run.responses, run.executor, finished,
                                    say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"), progress=show)
@@ -167,19 +160,23 @@ def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_
 
 
 def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,
-                 drop_answers: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
+                 drop_answers: bool = False, console: Console | None = None, quiet: bool = False,
+                 progress_every: float = DEFAULT_EVERY_S) -> dict:
     """Run (or resume) one curation and publish it. Returns the report (``report.json``'s content).
     ``source``: the source as ``curation.prepare`` resolved it (resolved here when not given).
     ``restart`` redoes all CPU work; ``drop_answers`` deletes the stored answers of this teacher
-    setting first (they are asked, and paid for, again)."""
+    setting first (they are asked, and paid for, again); ``progress_every``: seconds between
+    progress lines when stderr is not a terminal."""
     run = RunContext.open(cfg, source=source, restart=restart, drop_answers=drop_answers, console=console)
     try:
         run.executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
-        with _progress(run.console, quiet) as progress:
+        with RunProgress(run.console, every=progress_every, quiet=quiet) as progress:
             n_parts = _load_phase(run, progress)
             dropped = _problem_phase(run, n_parts, progress)
             _sample_phase(run, n_parts, dropped, progress)
-        report = publish(run, n_parts)
+            task = progress.add_task("publish", total=len(PUBLISH_STEPS))
+            report = publish(run, n_parts, on_step=lambda done: progress.update(task, advance=1,
+                                                                               status=f"{done} written"))
     finally:
         run.close()
     _check_generation(report.generation, run.console)

@@ -66,6 +66,7 @@ class _Part:
         self.frames: dict[tuple[int, str], list[pl.DataFrame]] = defaultdict(list)  # (round, kind) -> frames
         self.answered_in_round: Counter = Counter()
         self.seconds = Counter()  # format / verify seconds attributed to this part
+        self.verdicts: dict[int, Counter] = defaultdict(Counter)  # per round: verify.verdict_outcome counts
         self.stats = PartGeneration()
 
 
@@ -292,8 +293,10 @@ class StreamingScheduler:
         by_kind = {kind: {key[0]: g for key, g in frame.partition_by("row_index", as_dict=True).items()}
                    for kind, frame in (("fmt_kept", fmt.kept), ("fmt_rejected", fmt.rejected),
                                        ("ver_kept", ver.kept), ("ver_rejected", ver.rejected))}
+        outcomes = (ver.info or {}).get("by_row", {})
         for part, p, rnd, comps in batch:
             ri, share = p.row["row_index"], len(comps) / len(rows)
+            part.verdicts[rnd].update(outcomes.get(ri, {}))
             self._record(part, p, rnd, len(comps), {kind: groups[ri] for kind, groups in by_kind.items()
                                                      if ri in groups},
                          {"format": fmt.seconds * share, "verify": ver.seconds * share})
@@ -367,7 +370,8 @@ def assemble(part: _Part, cfg: CurateConfig) -> PartResult:
         fmt = StageResult("format", fmt_kept, joined(rnd, "fmt_rejected", True),
                           part.answered_in_round[rnd], seconds=part.seconds["format"] / len(rounds))
         ver = StageResult("verify", joined(rnd, "ver_kept"), joined(rnd, "ver_rejected", True),
-                          fmt_kept.height, seconds=part.seconds["verify"] / len(rounds))
+                          fmt_kept.height, seconds=part.seconds["verify"] / len(rounds),
+                          info={"verdicts": part.verdicts[rnd]})
         stages += [fmt, ver]
     verified = [st.kept for st in stages if st.stage == "verify" and st.kept.height]
     stages.append(timed(select_stage, pl.concat(verified) if verified else pl.DataFrame(), cfg.select.keep))

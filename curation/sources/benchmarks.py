@@ -17,7 +17,8 @@ KNOWN_BENCHMARKS: dict[str, dict] = {
     "aime24": {"path": "HuggingFaceH4/aime_2024", "split": "train", "field": "problem"},
     "aime25": {"path": "yentinglin/aime_2025", "split": "train", "field": "problem"},
     "math500": {"path": "HuggingFaceH4/MATH-500", "split": "test", "field": "problem"},
-    "gpqa_diamond": {"path": "Idavidrein/gpqa", "subset": "gpqa_diamond", "split": "train", "field": "Question"},
+    "gpqa_diamond": {"path": "Idavidrein/gpqa", "subset": "gpqa_diamond", "split": "train", "field": "Question",
+                     "gated": True},
     "livecodebench": {"path": "livecodebench/code_generation_lite", "split": "test", "field": "question_content"},
 }
 TEXT_FIELDS = ("problem", "question", "prompt", "Question", "question_content", "text", "original")
@@ -32,6 +33,38 @@ def check_local_benchmark(name: str, spec: str) -> list[str]:
     if looks_local and not Path(path).expanduser().exists():
         return [f"benchmark {name}: file not found: {path}"]
     return []
+
+
+def _hub_id(name: str, spec: str) -> str | None:
+    """The Hub dataset a benchmark spec names (a known name's own for ``default``), None for a file."""
+    path = spec.partition("#")[0]
+    known = KNOWN_BENCHMARKS.get(name, {})
+    if known and path in (known["path"], "default", ""):
+        return known["path"]
+    if path == "demo" or path.endswith((".jsonl", ".json", ".parquet", ".gz")) or Path(path).expanduser().exists():
+        return None
+    return path if looks_like_hub_id(path) else None
+
+
+def _skip_hint(name: str) -> str:
+    return f"skip it with --no-benchmark {name}, or give a local copy with --benchmark {name}=FILE"
+
+
+def access_problem(name: str, spec: str) -> str | None:
+    """One line, before anything runs, for a benchmark known to be gated on the Hub that this machine
+    cannot read: offline, or no Hub token (a token without access shows when it is loaded)."""
+    hub_id = _hub_id(name, spec)
+    if hub_id is None or not any(k.get("gated") and k["path"] == hub_id for k in KNOWN_BENCHMARKS.values()):
+        return None
+    from huggingface_hub import constants, get_token
+
+    if constants.HF_HUB_OFFLINE:
+        why = "this machine is offline (HF_HUB_OFFLINE)"
+    elif get_token() is None:
+        why = "no Hub token is set (HF_TOKEN or `hf auth login`, after accepting its terms on the Hub)"
+    else:
+        return None
+    return f"benchmark {name}: {hub_id} is gated on the Hub and {why}; {_skip_hint(name)}"
 
 
 def benchmark_rows(name: str, spec: str, domain: str) -> list[dict]:
@@ -49,7 +82,8 @@ def benchmark_rows(name: str, spec: str, domain: str) -> list[dict]:
         src = resolve_source(SourceConfig(path=path, subset=subset, split=split or "train"), domain)
         rows = [row for row in iter_rows(src) if not isinstance(row, BadRow)]
     except ConfigError as exc:
-        raise ConfigError([f"benchmark {name}: {p.removeprefix('source: ')}" for p in exc.problems]) from None
+        raise ConfigError([f"benchmark {name}: {p.removeprefix('source: ')}; {_skip_hint(name)}"
+                           for p in exc.problems]) from None
     if not rows:
         raise ConfigError([f"benchmark {name}: {path} holds no items"])
     return rows

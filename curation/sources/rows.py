@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from curation.config import SourceConfig
-from curation.settings import ConfigError, looks_like_hub_id
+from curation.settings import ConfigError, looks_like_hub_id, portable_path
 
 DEMO_DIR = Path(__file__).parents[1] / "demo"
 CANONICAL_FIELDS = ("id", "problem", "answer", "responses", "finish_reasons", "source", "tests", "choices",
@@ -118,18 +118,19 @@ def resolve_source(cfg: SourceConfig, domain: str) -> ResolvedSource:
             raise ConfigError([f"source: there is no embedded demo set for domain {domain!r}"])
         return ResolvedSource("files", f"demo/{demo.name}", (str(demo),), fields=frozen, where=w)
     p = Path(path)
+    # the name is in every row, the report and the card: an absolute path is named relative to here
     if p.is_file():
-        return ResolvedSource("files", str(path), (str(p),), fields=frozen, where=w)
+        return ResolvedSource("files", portable_path(str(path)), (str(p),), fields=frozen, where=w)
     if p.is_dir():
         files = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.name.endswith(_LOCAL_SUFFIXES))
         if not files:
             raise ConfigError([f"source: folder {path} holds no .jsonl/.json/.parquet files"])
-        return ResolvedSource("files", str(path), tuple(files), fields=frozen, where=w)
+        return ResolvedSource("files", portable_path(str(path)), tuple(files), fields=frozen, where=w)
     if any(ch in path for ch in "*?["):
         files = sorted(f for f in glob.glob(path, recursive=True) if f.endswith(_LOCAL_SUFFIXES))
         if not files:
             raise ConfigError([f"source: no files match {path}"])
-        return ResolvedSource("files", str(path), tuple(files), fields=frozen, where=w)
+        return ResolvedSource("files", portable_path(str(path)), tuple(files), fields=frozen, where=w)
     if path.endswith(_LOCAL_SUFFIXES) or not looks_like_hub_id(path):
         raise ConfigError([f"source: file not found: {path}"])
     return ResolvedSource("hub", path, hub_id=path, subset=subset, split=split, fields=frozen, where=w)
@@ -233,9 +234,13 @@ def _iter_hub(src: ResolvedSource) -> Iterator[dict]:
 
     try:
         ds = datasets.load_dataset(src.hub_id, src.subset, split=src.split)
-    except Exception as exc:  # network, offline mode, unknown id: one line for the user
+    except Exception as exc:  # network, offline mode, unknown id, a gated set: one line for the user
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        if "gated" in f"{type(exc).__name__} {exc}".lower():
+            first = (f"it is gated and this Hub token has no access (accept its terms at "
+                     f"https://huggingface.co/datasets/{src.hub_id})")
         raise ConfigError([f"source: could not load Hub dataset {src.hub_id!r}"
-                           f"{f' ({src.subset})' if src.subset else ''}: {str(exc).splitlines()[0][:200]}"]) from None
+                           f"{f' ({src.subset})' if src.subset else ''}: {first}"]) from None
     for batch in ds.iter(batch_size=1024):
         keys = list(batch)
         for i in range(len(batch[keys[0]]) if keys else 0):

@@ -49,13 +49,15 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> S
     loaded: dict[str, list[str]] = {}
     problems_found: list[str] = []
     for name, spec in sorted(dc.benchmarks.items()):
+        if name in dc.skip:
+            info["benchmarks"][name] = {"source": spec, "items": 0, "status": "skipped by --no-benchmark"}
+            continue
         try:
             loaded[name] = load_benchmark(name, spec, cfg.domain)
             info["benchmarks"][name] = {"source": spec, "items": len(loaded[name]), "status": "checked"}
         except ConfigError as exc:
             if dc.on_missing == "error":
-                problems_found.extend(p + " (use --benchmark NAME=FILE for a local copy, or --no-decontaminate)"
-                                      for p in exc.problems)
+                problems_found.extend(exc.problems)
             info["benchmarks"][name] = {"source": spec, "items": 0, "status": "unavailable: " + exc.problems[0]}
     if problems_found:
         raise ConfigError(problems_found)

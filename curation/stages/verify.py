@@ -14,6 +14,7 @@ verifier could not decide (``passed=None``) are kept only when the recipe says s
 from __future__ import annotations
 
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import polars as pl
@@ -41,23 +42,38 @@ def verify_stage(samples: pl.DataFrame, domain: str, cfg: VerifyConfig, workers:
     when the run has one: ``curation.stages.llm_judge``)."""
     verdicts = get_domain(domain).verdicts(samples["response"].to_list(), samples["reference"].to_list(), cfg,
                                            workers)
-    return decide(samples, verdicts, cfg, judge)
+    return decide(samples, verdicts, domain, cfg, judge)
 
 
-def decide(samples: pl.DataFrame, verdicts: list[Verdict], cfg: VerifyConfig, judge=None) -> StageResult:
+def decide(samples: pl.DataFrame, verdicts: list[Verdict], domain: str, cfg: VerifyConfig,
+           judge=None) -> StageResult:
     """The verify stage from the verifier's ``verdicts`` of ``samples``: those it could not decide
-    go to the LLM ``judge`` first, if the run has one; then each sample is kept or rejected."""
+    go to the LLM ``judge`` first, if the run has one; then each sample is kept or rejected. Its
+    ``info`` counts the outcomes a pass rate may count (``verdict_outcome``), per problem too."""
     if judge is not None and samples.height:
         verdicts = judge.rejudge(samples["sample_id"].to_list(), samples["problem"].to_list(),
                                  samples["response"].to_list(), samples["reference"].to_list(), verdicts)
     frame = samples.with_columns(pl.Series("verdict", [v.to_dict() for v in verdicts], dtype=VERDICT_STRUCT))
+    verifier = get_domain(domain).verify
+    by_row: dict[int, Counter] = defaultdict(Counter)  # per problem: what a pass rate may count
+    rows = samples["row_index"].to_list() if "row_index" in samples.columns else [0] * len(verdicts)
+    for row, v in zip(rows, verdicts, strict=True):
+        by_row[row][verdict_outcome(verifier, v)] += 1
     reasons: list[str | None] = []
     for v in verdicts:
         if v.passed is True or (v.passed is None and cfg.keep_unverified and v.reason not in INFRASTRUCTURE_FAILURES):
             reasons.append(None)
         else:
             reasons.append(v.reason)
-    return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts])
+    return split_by_reason(frame, "verify", reasons, [v.detail for v in verdicts],
+                           info={"verdicts": sum(by_row.values(), Counter()), "by_row": dict(by_row)})
+
+
+def verdict_outcome(verifier, verdict: Verdict) -> str:
+    """``passed``, ``failed`` (checked by the verifier: ``Verifier.checked``) or ``unchecked:REASON``."""
+    if verifier.checked(verdict):
+        return "passed" if verdict.passed else "failed"
+    return f"unchecked:{verdict.reason}"
 
 
 @dataclass
@@ -81,7 +97,7 @@ def grade(samples: pl.DataFrame, cfg: CurateConfig, lengths: LengthCounter) -> G
 def settle(graded: Graded, cfg: CurateConfig, judge=None) -> list[StageResult]:
     """``[format, verify]`` from a ``grade``: the run's LLM ``judge`` (if any) for what the verifier
     could not decide, then keep or reject."""
-    ver = timed(decide, graded.fmt.kept, graded.verdicts, cfg.verify, judge)
+    ver = timed(decide, graded.fmt.kept, graded.verdicts, cfg.domain, cfg.verify, judge)
     ver.seconds += graded.seconds
     return [graded.fmt, ver]
 

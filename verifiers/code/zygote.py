@@ -11,9 +11,9 @@ exists and ``{"status"}`` once it is gone, and kills the run when the judge send
 Why a run cannot reach the zygote or the next run:
 - the zygote is PID 1 of the sandbox's PID namespace: signals from inside it (``kill(1)``,
   ``kill(-1)``) do not reach it, and every orphan is reparented to it;
-- it is not dumpable (``PR_SET_DUMPABLE 0``) and every capability is dropped, so no process of
-  the sandbox can ``ptrace`` it or open its ``/proc/1/mem`` or ``/proc/1/fd``; children close
-  the control socket before running anything;
+- it is not dumpable (``PR_SET_DUMPABLE 0``) and every run drops all capabilities (the zygote keeps
+  CAP_SYS_ADMIN of the sandbox's own user namespace, below), so no run can ``ptrace`` it or open its
+  ``/proc/1/mem`` or ``/proc/1/fd``; children close the control socket before running anything;
 - after each run it SIGKILLs every other process of the namespace (double-forked daemons
   included) and reaps them, empties ``/tmp`` and ``/dev/shm`` and removes System V IPC
   objects; ``/`` and ``/dev`` are read-only mounts. Anything it cannot restore marks it

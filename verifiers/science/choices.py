@@ -8,10 +8,11 @@ markdown emphasis are removed, so ``Answer: "C"``, ``Answer: $C$`` and ``\\textb
 
 A final part hedges when it names another option as possibly the answer: two boxes with
 different letters, two answer statements that disagree, a list ("B or D", "(B) or (D)", "B/D",
-"either B or D"), or a hedge anywhere ("B (or possibly D)", "B, although D is also possible",
-"it could also be D", "Alternatively, the answer is D"). Every option so named is returned, and
-the caller calls two or more ``ambiguous_answer``. Options that are only discussed ("D is wrong",
-"B, not D") are not named.
+"either B or D"; two letters joined by "or" anywhere, so a bare "(B) or (D)" too), or a hedge
+anywhere ("B (or possibly D)", "B, although D is also possible", "it could also be D",
+"Alternatively, the answer is D"). Every option so named is returned, and the caller calls two or
+more ``ambiguous_answer``. Options that are only discussed ("D is wrong", "B, not D", "A or B are
+wrong") are not named.
 
 A bare letter is read only where it cannot be a word: lowercase only in parentheses or before
 punctuation ("the answer is a decrease" names no option), "A"/"I" not when a content word follows
@@ -73,6 +74,18 @@ _HEDGES = [re.compile(p, re.IGNORECASE) for p in (
     r"(?:ruled\s+out|excluded|dismissed|eliminated))\b",
     # "both B and D", "either B or D"
     r"\b(?:both|either)\s+" + _OPT + _LETTER + r"\s+(?:and|or)\s+" + _OPT + _LT.format("l2"),
+)]
+# two letters offered as alternatives: "(B) or (D)", "B or (D)", "(B)/(D)"; a hedge only when both are letters
+# ("vitamin C or D" names one letter and no pair) and the pair is not being ruled out ("A or B is wrong",
+# "not A or B")
+_RULED_OUT_AFTER = re.compile(r"[ \t]+(?:is|are|was|were|seems?|looks?)[ \t]+(?:both[ \t]+|also[ \t]+|clearly[ \t]+)?"
+                              r"(?:not\b|wrong|incorrect|false|ruled|eliminated|excluded|impossible|unlikely)",
+                              re.IGNORECASE)
+_RULED_OUT_BEFORE = re.compile(r"\b(?:not|neither|nor|rule[ \t]+out|rules[ \t]+out|eliminate|eliminates|excluding"
+                               r"|exclude)[ \t]+(?:options?[ \t]+|choices?[ \t]+)?$", re.IGNORECASE)
+_PAIRS = [re.compile(p, re.IGNORECASE) for p in (
+    _LETTER + r"[ \t]+or[ \t]+" + _OPT + _LT.format("l2"),
+    r"(?<![A-Za-z0-9])\([ \t]*(?P<l>[A-Pa-p])[ \t]*\)[ \t]*/[ \t]*\([ \t]*(?P<l2>[A-Pa-p])[ \t]*\)",
 )]
 # the weakest form: the last "(C)" or "option C" anywhere
 _WEAK = re.compile(r"(?<![A-Za-z0-9])\((?P<l>[A-Pa-p])\)(?![A-Za-z0-9])|\b(?:option|choice)\s+" + _LT.format("l2"),
@@ -217,6 +230,12 @@ def choice_letters(final: str, choices: list[str] | None = None) -> tuple[list[s
             named = _letters_in(m, text)
             hedged |= {x for x, _ in named}
             hedge_spans |= {at for _, at in named}
+    paired = set()
+    for pattern in _PAIRS:
+        for m in pattern.finditer(text):
+            ruled_out = _RULED_OUT_AFTER.match(text, m.end()) or _RULED_OUT_BEFORE.search(text[:m.start()])
+            if len(named := _letters_in(m, text)) == 2 and not ruled_out:
+                paired |= {x for x, _ in named}
     stated = set()
     for m in _STATEMENT.finditer(text):
         if _letters_in(m, text):
@@ -234,6 +253,8 @@ def choice_letters(final: str, choices: list[str] | None = None) -> tuple[list[s
         elif not lone:
             weak = [x for m in _WEAK.finditer(text) for x, at in _letters_in(m, text) if at not in hedge_spans]
             forms = [("parenthesised letter", set(weak[-1:]))]
+    if paired - set().union(hedged, *(found for _, found in forms)):  # a pair that names another option
+        hedged |= paired
     forms.append(("hedge", hedged))
     letters = set().union(*(found for _, found in forms))
     if not letters:
