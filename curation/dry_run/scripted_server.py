@@ -25,7 +25,9 @@ seed, prompt and attempt, so re-runs see the same delays (``--latency-ms`` is a 
 Without it every model name is accepted, and ``/v1/models`` answers 404 (as some hosted APIs do),
 so a client that checks the served names before starting (``curate``'s openai teacher) goes on.
 Every request is logged to ``--log`` (JSONL) when given. Errors have OpenAI's shape:
-``{"error": {"message", "type", "code"}}``.
+``{"error": {"message", "type", "code"}}``. ``/v1/embeddings`` answers every input with
+``hashed_embedding`` (words hashed into ``EMBED_DIM`` signed buckets, unit length): a stand-in for
+an embedding model that depends only on the text.
 """
 
 from __future__ import annotations
@@ -47,6 +49,19 @@ LATENCY_FORMS = "fixed:MS or lognormal:MEDIAN_MS,SIGMA,CAP_MS"
 ERROR_TYPES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
                404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError"}
 STREAM_PIECES = 4  # chunks per choice's text when streaming
+EMBED_DIM = 256
+
+
+def hashed_embedding(text: str, dim: int = EMBED_DIM) -> list[float]:
+    """Lower-cased words (and numbers) hashed into ``dim`` signed buckets, scaled to unit length."""
+    import re
+
+    vec = [0.0] * dim
+    for word in re.findall(r"[^\W_]+", text.lower()):
+        h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        vec[h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+    return [round(v / norm, 6) for v in vec]
 
 
 @dataclass(frozen=True)
@@ -242,9 +257,22 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
     async def stats(request):
         return web.json_response(dict(script.counts))
 
+    async def embeddings(request):
+        body = await request.json()
+        texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+        script.counts["embeddings"] += 1
+        if log:
+            log.write(json.dumps({"embeddings": len(texts), "model": body.get("model"), "t_start": time.time()}) + "\n")
+        if models is not None and body.get("model") not in models:
+            return error_response(404, f"The model `{body.get('model')}` does not exist.")
+        return web.json_response({"object": "list", "model": body.get("model"), "usage": {"prompt_tokens": 0},
+                                  "data": [{"object": "embedding", "index": i, "embedding": hashed_embedding(t)}
+                                           for i, t in enumerate(texts)]})
+
     app = web.Application()
     app.add_routes([web.post("/v1/chat/completions", chat), web.post("/v1/completions", plain),
-                    web.get("/v1/models", list_models), web.get("/stats", stats)])
+                    web.get("/v1/models", list_models), web.get("/stats", stats),
+                    web.post("/v1/embeddings", embeddings)])
     return app
 
 
