@@ -32,6 +32,12 @@ def _teachers():
     return TEACHERS
 
 
+def _retrievers():
+    from curation.stages.decontam_judge import RETRIEVERS
+
+    return RETRIEVERS
+
+
 def _live_teachers():
     from curation.teachers import live_teachers
 
@@ -47,7 +53,7 @@ def _config_flags() -> Flags:
         if section == "judge":
             continue
         flags.add(type(getattr(CurateConfig(), section)), section=section,
-                  choices={"preset": _presets, "backend": _teachers})
+                  choices={"preset": _presets, "backend": _teachers, "retrieval": _retrievers})
     from curation.config import TeacherConfig
 
     flags.add(TeacherConfig, section="judge", only=["backend", "model", "base_urls"],

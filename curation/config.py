@@ -116,6 +116,18 @@ class DecontamConfig:
                               "or NAME,NAME); the card and report name it as skipped.", multiple=True,
                               metavar="NAME")
     on_missing: str = setting("error", None)  # "error": a benchmark that cannot be loaded stops the run
+    judge: bool = setting(False, "--decontam-judge/--no-decontam-judge", "Also catch rephrased or translated "
+                          "benchmark items: retrieve each problem's closest benchmark items and ask the LLM judge "
+                          "(--judge ...) whether each is the same problem; its replies are stored and reused.")
+    judge_k: int = setting(5, "--decontam-k", "--decontam-judge: benchmark items retrieved per problem and judged.")
+    retrieval: str = setting("bm25", "--decontam-retrieval", "--decontam-judge: how candidates are found: bm25 "
+                             "(words, numbers and character 4-grams; no model), embeddings (an OpenAI-compatible "
+                             "/v1/embeddings endpoint) or both (the union, up to twice --decontam-k).")
+    embed_model: str | None = setting(None, "--decontam-embed-model", "The embedding model (served name) for "
+                                      "--decontam-retrieval embeddings or both.")
+    embed_base_urls: list[str] = setting([], "--decontam-embed-base-url", "The embedding model's OpenAI-compatible "
+                                         "endpoint, e.g. http://node1:8001/v1 (repeatable).", multiple=True,
+                                         fingerprint=False, metavar="URL")
 
 
 @dataclass
@@ -200,7 +212,8 @@ class CurateConfig:
         d = self.fingerprint_dict()
         return {"load": {"domain": d["domain"], "source": d.get("source"),
                          "part_size": d["output"]["part_size"]},
-                "problems": {k: d.get(k) for k in ("dedup", "decontaminate")},
+                "problems": {k: d.get(k) for k in ("dedup", "decontaminate")}
+                | ({"judge": d.get("judge")} if self.decontaminate.judge else {}),  # its verdicts decide rows
                 "samples": {k: d.get(k) for k in ("teacher", "filters", "verify", "select", "judge")}}
 
 
@@ -316,6 +329,15 @@ def validate(cfg: CurateConfig) -> list[str]:
             if dc.enabled and name not in dc.benchmarks:
                 p.append(f"decontaminate.skip: --no-benchmark {name}: no such benchmark in this run (its benchmarks: "
                          f"{', '.join(sorted(dc.benchmarks)) or 'none'})")
+    if isinstance(dc.judge_k, int) and dc.judge_k < 1:
+        p.append(f"decontaminate.judge_k: must be at least 1, got {dc.judge_k}")
+    if dc.judge and dc.enabled:
+        if cfg.judge.backend == "none":
+            p.append("decontaminate.judge: --decontam-judge needs an LLM judge (--judge openai --judge-model NAME "
+                     "--judge-base-url URL)")
+        if dc.retrieval in ("embeddings", "both") and not (dc.embed_model and dc.embed_base_urls):
+            p.append(f"decontaminate.retrieval: {dc.retrieval} needs --decontam-embed-model and "
+                     "--decontam-embed-base-url")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
     p.extend(validate_teacher(cfg.teacher))

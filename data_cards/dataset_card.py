@@ -92,7 +92,21 @@ def _decontam_text(info: dict) -> str:
            f"{info['ngram']}-grams is dropped (items under {info['ngram']} words: exact text)")
     if info.get("fuzzy"):
         how += f" + MinHash similarity >= {info['fuzzy_threshold']}"
-    return f"{how} against " + (", ".join(parts) if parts else "no benchmarks")
+    return f"{how} against " + (", ".join(parts) if parts else "no benchmarks") + _rephrase_text(info.get("rephrase"))
+
+
+def _rephrase_text(r: dict | None) -> str:
+    """Rephrase decontamination (``--decontam-judge``): what was retrieved, judged and flagged, per benchmark."""
+    if not r:
+        return ""
+    per = "; ".join(f"{name}: {c['candidates']} candidates, {c['judged']} judged, {c['flagged']} flagged"
+                    for name, c in sorted(r["per_benchmark"].items()))
+    unjudged = f", {r['unjudged']} dropped as not judged (a failed request or an off-format reply)" \
+        if r.get("unjudged") else ""
+    return (f". Rephrased and translated items: the top {r['k']} benchmark items of each of {r['problems']} problems "
+            f"by {r['retrieval']} retrieval ({r['candidates_per_problem']} candidates per problem) were put to the LLM "
+            f"judge `{r['judge']}`, which flagged {r['flagged']} problems as the same problem as a benchmark item"
+            f"{unjudged}" + (f" ({per})" if per else ""))
 
 
 def _example(out_dir: Path, report: RunReport) -> str:

@@ -102,7 +102,8 @@ def _problem_phase(run: RunContext, n_parts: int, progress: RunProgress) -> set[
                 problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
             remaining = problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
             progress.update(task, status=stage)
-            result = timed(fn, remaining, run.cfg, run.executor)
+            result = timed(fn, remaining, run.cfg, run.executor, run.llm_judge,
+                           status=lambda text: progress.update(task, status=text))
             work.write(work.rejected(stage), _with_source_rows(result, run, n_parts))
             work.write(stage, result.rejected.select("row_index"))
             work.mark_done(stage, {**result.count(), "info": result.info})
