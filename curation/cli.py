@@ -60,7 +60,8 @@ def _config_flags() -> Flags:
               rename={"backend": "--judge", "model": "--judge-model", "base_urls": "--judge-base-url"},
               choices={"backend": _live_teachers},
               helps={"backend": "An LLM judge (a live teacher backend) for the verdicts the parsers cannot decide "
-                                "(unparseable or free-form golds); default none.",
+                                "(unparseable or free-form golds) and, with --decontam-judge, for benchmark items "
+                                "that may be rephrased; default none.",
                      "model": "The judge's model (served name, local path or Hub id).",
                      "base_urls": "The judge's OpenAI-compatible endpoint (repeatable)."})
     return flags

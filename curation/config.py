@@ -130,6 +130,10 @@ class DecontamConfig:
                                          fingerprint=False, metavar="URL")
 
 
+# DecontamConfig's settings of --decontam-judge (curation.stages.decontam_judge)
+REPHRASE_ONLY = ("judge", "judge_k", "retrieval", "embed_model")
+
+
 @dataclass
 class VerifyConfig:
     timeout_s: float = setting(5.0, "--verify-timeout", "Hard wall-clock limit per verification, seconds.")
@@ -210,10 +214,14 @@ class CurateConfig:
         """The settings each resumable phase's output depends on (``curation.workdir.PHASES``); the
         publish phase (shard size, licence) is redone on every run."""
         d = self.fingerprint_dict()
+        problems = {k: d.get(k) for k in ("dedup", "decontaminate")}
+        if self.decontaminate.judge:  # the judge's verdicts decide rows of this phase
+            problems["judge"] = d.get("judge")
+        else:  # settings that decide nothing while it is off (work folders from before them stay valid)
+            problems["decontaminate"] = {k: v for k, v in d["decontaminate"].items() if k not in REPHRASE_ONLY}
         return {"load": {"domain": d["domain"], "source": d.get("source"),
                          "part_size": d["output"]["part_size"]},
-                "problems": {k: d.get(k) for k in ("dedup", "decontaminate")}
-                | ({"judge": d.get("judge")} if self.decontaminate.judge else {}),  # its verdicts decide rows
+                "problems": problems,
                 "samples": {k: d.get(k) for k in ("teacher", "filters", "verify", "select", "judge")}}
 
 

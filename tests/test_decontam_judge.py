@@ -181,6 +181,21 @@ def test_an_undecided_candidate_drops_its_problem_and_a_dead_judge_stops_the_run
         judge.close()
 
 
+def test_its_settings_are_in_the_problems_phase_only_when_it_is_on():
+    from curation.config import CurateConfig
+
+    cfg = CurateConfig()
+    off = cfg.phase_fingerprints()["problems"]
+    assert set(off) == {"dedup", "decontaminate"} and "judge_k" not in off["decontaminate"]  # older folders stay valid
+    cfg.decontaminate.judge_k = 9
+    assert cfg.phase_fingerprints()["problems"] == off  # it decides nothing while off
+    cfg.decontaminate.judge, cfg.judge.model = True, "judge-a"
+    on = cfg.phase_fingerprints()["problems"]
+    assert on["decontaminate"]["judge_k"] == 9 and on["judge"]["model"] == "judge-a"
+    cfg.judge.model = "judge-b"
+    assert cfg.phase_fingerprints()["problems"] != on  # another judge: the stage is redone (its replies kept)
+
+
 def test_decontam_judge_needs_a_judge_and_embeddings_need_an_endpoint(tmp_path):
     src = write_jsonl(tmp_path / "s.jsonl", [{"problem": "p q r", "answer": "1", "responses": ["<think>a</think> 1"]}])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}

@@ -81,7 +81,8 @@ class LLMJudge:
         self.store.close()
 
     def summary(self) -> dict:
-        """For the report: the judge and what it did over the whole run (replies from the store)."""
+        """For the report: the judge and what it did over the whole run (replies from the store), both
+        uses counted (answers, and benchmark pairs with ``--decontam-judge``)."""
         return {"backend": self.cfg.backend, "model": self.cfg.model, "replies": self.store.count(),
                 "asked_this_run": self.asked, "decided_this_run": self.decided}
 
