@@ -118,6 +118,16 @@ def test_every_request_answered_seeds_reproduce_and_the_prompt_has_one_bos(tiny_
     assert not huge.ok and huge.error == "invalid_request" and "maximum context length" in huge.detail
 
 
+def test_more_prompt_tokens_than_one_engine_step_takes(tiny_reasoner):
+    """150 seeded requests of ~35 prompt tokens: more than the 4,096 tokens one step schedules, so a
+    prefill would be split over two steps, which kills vLLM's CPU engine for a seeded request
+    ("CPU Generator does not use offset"); the teacher keeps prefills whole on CPU."""
+    out = []
+    teacher_of(tiny_reasoner, 16).generate(
+        [GenRequest(f"q{i}", 0, f"#{i} {QUICK[i % len(QUICK)]} Show the work.", i) for i in range(150)], out.append)
+    assert len(out) == 150 and all(c.text == ANSWER for c in out) and sum(c.prompt_tokens for c in out) > 4096
+
+
 def test_answers_are_handed_on_as_they_finish_not_when_the_batch_does(tiny_reasoner):
     """A slow request (256 tokens) and a quick one (12) go in together; when the quick answer comes
     back, a second quick request is asked, as the scheduler asks a next round. It is answered

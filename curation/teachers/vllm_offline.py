@@ -37,8 +37,15 @@ def _engine(vllm, cfg: TeacherConfig) -> tuple:
     key = (cfg.model, cfg.tensor_parallel_size)
     if key not in _LOADED:
         release()
-        _LOADED[key] = (vllm.LLM(model=cfg.model, tensor_parallel_size=cfg.tensor_parallel_size, seed=cfg.seed or 0),
-                        threading.Lock())
+        from vllm.platforms import current_platform
+
+        options = {}
+        if current_platform.is_cpu():
+            # vLLM's CPU build (0.32) dies when a seeded request's prefill is split over two steps
+            # ("CPU Generator does not use offset"), and every request here is seeded: keep prefills whole
+            options["enable_chunked_prefill"] = False
+        _LOADED[key] = (vllm.LLM(model=cfg.model, tensor_parallel_size=cfg.tensor_parallel_size, seed=cfg.seed or 0,
+                                 **options), threading.Lock())
     return _LOADED[key]
 
 
