@@ -102,9 +102,12 @@ class VLLMTeacher(BlockingServe):
             try:
                 ended = False
                 while not ended or running:
-                    # wait for work only when the engine is idle; otherwise take whatever is queued
-                    new, ended_now = take(not running) if not ended else ([], True)
-                    ended = ended or ended_now
+                    new = []
+                    if not ended:  # wait for work only when the engine is idle; else take whatever is queued
+                        new, ended = take(not running)
+                        if not running and new and not ended:  # woken by one: the rest of a burst joins it
+                            more, ended = take(False)
+                            new += more
                     for req in new:
                         add(req)
                     for out in engine.step() if running else ():
