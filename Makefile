@@ -39,7 +39,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/curate math
 
 test: $(STAMP_ALL)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 VLLM_NO_USAGE_STATS=1 $(PY) -m pytest -q
 
 lint: $(STAMP_ALL)
 	$(VENV)/bin/ruff check .

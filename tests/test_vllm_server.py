@@ -41,7 +41,7 @@ def server(tiny_reasoner, tmp_path_factory):
     log = tmp_path_factory.mktemp("vllm_server") / "server.log"
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_reasoner),
            "--served-model-name", SERVED, "--host", "127.0.0.1", "--port", str(port),
-           "--reasoning-parser", "deepseek_r1"]
+           "--reasoning-parser", "deepseek_r1", "--no-enable-chunked-prefill"]  # see vllm_offline.py: seeded + CPU
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, env=cpu_env(), stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}/v1"
@@ -91,7 +91,8 @@ def test_seed_and_max_tokens_are_honoured_and_the_reasoning_is_put_back(server, 
     reqs = [GenRequest("quick", 0, QUICK[0], 1), GenRequest("slow", 0, SLOW[0], 1),
             GenRequest("slow", 1, SLOW[0], 2), GenRequest("slow", 2, SLOW[0], 1)]
     out = {}
-    teacher(server, max_tokens=40, concurrency=4).generate(reqs, lambda c: out.__setitem__((c.problem_id, c.sample_index), c))
+    teacher(server, max_tokens=40, concurrency=4).generate(
+        reqs, lambda c: out.__setitem__((c.problem_id, c.sample_index), c))
     quick, slow = out[("quick", 0)], [out[("slow", i)] for i in range(3)]
     # the parser split "Add two numbers.\n" off as reasoning; the client puts it back in front
     assert quick.text == "<think>\n" + ANSWER and quick.finish_reason == "stop" and quick.completion_tokens == 12
