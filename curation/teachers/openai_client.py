@@ -41,10 +41,14 @@ class _Final(Exception):
         self.kind, self.detail = kind, detail
 
 
-def join_reasoning(content: str | None, reasoning: str | None) -> str:
-    """Servers that split R1's reasoning out (``reasoning_content``) get it put back in front."""
+def join_reasoning(content: str | None, reasoning: str | None, finish_reason: str | None = None) -> str:
+    """Servers that split R1's reasoning out (``reasoning_content``) get it put back in front. A
+    response cut off with no answer part ended inside its reasoning: the block stays open, as the
+    model left it (a cut-off trace), rather than being closed on an empty answer."""
     content = content or ""
     if reasoning and "</think>" not in content:
+        if finish_reason == "length" and not content.strip():
+            return f"<think>\n{reasoning.strip()}"
         return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}"
     return content
 
@@ -55,7 +59,8 @@ def parse_body(body: dict, endpoint: str) -> tuple[str, str | None, int | None, 
         choice = body["choices"][0]
         if endpoint == "chat":
             msg = choice["message"]
-            text = join_reasoning(msg.get("content"), msg.get("reasoning_content") or msg.get("reasoning"))
+            text = join_reasoning(msg.get("content"), msg.get("reasoning_content") or msg.get("reasoning"),
+                                  choice.get("finish_reason"))
         else:
             text = choice["text"]
         if not isinstance(text, str):
