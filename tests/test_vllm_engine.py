@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from conftest import read_jsonl, write_jsonl
+from conftest import stored_answers, write_jsonl
 from helpers.tiny_reasoner import ANSWER, QUICK, SLOW
 from helpers.vllm_env import CPU_ENV, MISSING, cpu_env
 
@@ -65,32 +65,32 @@ def test_a_killed_run_resumes_asking_only_for_what_is_missing(tiny_reasoner, tmp
     src = problems_file(tmp_path / "p.jsonl", QUICK[:3] + SLOW[:2])
     args = ["--source", str(src), "--teacher-model", str(tiny_reasoner), "--samples", "2", "--max-tokens", "1500",
             "--seed", "5"]
-    responses = tmp_path / ".work/killed/responses"
-    cmd = [sys.executable, "-m", "curation.cli", "math", "--teacher", "vllm", "--no-decontaminate", "--quiet", *args,
-           "--out", str(tmp_path / "killed")]
+    store = tmp_path / "killed-answers"  # each run its own answer store: the clean run must generate too
+    killed = [*args, "--out", str(tmp_path / "killed"), "--responses", str(store)]
+    cmd = [sys.executable, "-m", "curation.cli", "math", "--teacher", "vllm", "--no-decontaminate", "--quiet", *killed]
     proc = subprocess.Popen(cmd, env={**cpu_env(), "PYTHONPATH": str(ROOT)}, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            if sum(len(p.read_text().splitlines()) for p in responses.glob("*.jsonl")) >= 6:
+            if len(stored_answers(store)) >= 6:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it could be killed"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    before = [r for p in responses.glob("*.jsonl") for r in read_jsonl(p)]
+    before = stored_answers(store)
     assert len(before) == 6 and all(r["text"] == ANSWER and r["finish_reason"] == "stop" for r in before)
 
-    curate(*args, "--out", str(tmp_path / "killed"))
-    after = [r for p in responses.glob("*.jsonl") for r in read_jsonl(p)]
-    asked_again = after[len(before):]  # the log is appended to
+    curate(*killed)
+    after = stored_answers(store)
+    asked_again = after[len(before):]  # in the order they were stored
     assert len(asked_again) == 4 and all(r["finish_reason"] == "length" and r["completion_tokens"] == 1500
                                          for r in asked_again)
     assert len({(r["problem_id"], r["sample_index"]) for r in after}) == 10  # nothing asked twice
 
-    curate(*args, "--out", str(tmp_path / "clean"))
+    curate(*args, "--out", str(tmp_path / "clean"), "--responses", str(tmp_path / "clean-answers"))
     rows = {name: pl.read_parquet(tmp_path / name / "data").sort("id").to_dicts()
             for name in ("killed", "clean")}
     assert rows["killed"] == rows["clean"] and {r["problem_id"] for r in rows["clean"]} == {

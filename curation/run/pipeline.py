@@ -64,7 +64,7 @@ def _load_phase(run: RunContext, progress: RunProgress) -> int:
         kept += info["kept"]
         rejected.update(info["rejected"])
         progress.update(task, advance=1, status=f"{rows_seen} rows")
-    if not kept and (problem := nothing_loaded_problem(rows_seen, dict(rejected), columns)):
+    if not kept and (problem := nothing_loaded_problem(rows_seen, dict(rejected), columns, src.mapping)):
         raise ConfigError([problem])  # nothing to curate: a mistake in the mapping, not an empty result
     if not rows_seen and skipped[0]:
         where = ", ".join(f"{k}={v}" for k, v in src.where)
