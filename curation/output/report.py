@@ -148,13 +148,18 @@ def length_stats(values: list[int]) -> dict:
         statistics.fmean(values), 1), "p90": q(0.9), "max": ordered[-1], "total": sum(values)}
 
 
+# client settings the report names only when they are set (reports from before them stay as they were)
+OPTIONAL_LIMITS = ("requests_per_minute", "tokens_per_minute")
+
+
 def teacher_report(cfg: CurateConfig) -> dict:
     """The teacher settings that shaped the data (a replay run: only the recorded sampling ones)."""
     from curation.teachers.samples import teacher_info
 
     if cfg.teacher.backend == "replay":
         return teacher_info(cfg.teacher, cfg.teacher.seed)
-    out = {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
+    out = {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"
+           and not (k in OPTIONAL_LIMITS and v is None)}
     return {**out, "model": portable(out["model"])}
 
 
