@@ -39,6 +39,13 @@ class _Retry(Exception):
         self.kind, self.detail, self.after = kind, detail, after
 
 
+class BadResponse(_Retry):
+    """An answer whose body is not a completion (retried when live; a batch file's line is rejected)."""
+
+    def __init__(self, detail: str):
+        super().__init__("bad_response", detail)
+
+
 class _Final(Exception):
     def __init__(self, kind: str, detail: str = ""):
         super().__init__(detail)
@@ -58,7 +65,7 @@ def join_reasoning(content: str | None, reasoning: str | None, finish_reason: st
 
 
 def parse_body(body: dict, endpoint: str) -> tuple[str, str | None, int | None, int | None]:
-    """``(text, finish_reason, prompt_tokens, completion_tokens)``; raises ``_Retry`` on a bad body."""
+    """``(text, finish_reason, prompt_tokens, completion_tokens)``; raises ``BadResponse`` on a bad body."""
     try:
         choice = body["choices"][0]
         if endpoint == "chat":
@@ -70,7 +77,7 @@ def parse_body(body: dict, endpoint: str) -> tuple[str, str | None, int | None, 
         if not isinstance(text, str):
             raise TypeError("text is not a string")
     except (KeyError, IndexError, TypeError) as exc:
-        raise _Retry("bad_response", f"unexpected body: {type(exc).__name__}: {exc}"[:200]) from None
+        raise BadResponse(f"unexpected body: {type(exc).__name__}: {exc}"[:200]) from None
     usage = body.get("usage") or {}
     return text, choice.get("finish_reason"), usage.get("prompt_tokens"), usage.get("completion_tokens")
 
