@@ -118,7 +118,7 @@ def _domain_command(domain: str) -> click.Command:
                        "is in the token owner's namespace).")
     @flags
     def command(recipe, restart, drop_answers, quiet, progress_every, push_to_hub, **kwargs):
-        from curation.run.pipeline import TeacherFailed, run_curation
+        from curation.run import AnswersPending, TeacherFailed, run_curation
 
         console = Console(stderr=True, soft_wrap=True)  # a message is one line in a log file
         overrides, problems = flags.values(kwargs)
@@ -154,6 +154,9 @@ def _domain_command(domain: str) -> click.Command:
         except TeacherFailed as exc:
             click.echo(f"curate: error: {exc}", err=True)
             sys.exit(1)
+        except AnswersPending as exc:  # requests exported (or nowhere to ask): done for now, nothing published
+            click.echo(f"curate: {exc}")
+            return
         except KeyboardInterrupt:
             click.echo("curate: interrupted; re-run the same command to resume", err=True)
             sys.exit(130)
