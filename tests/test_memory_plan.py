@@ -102,6 +102,17 @@ def test_every_shipped_shape_loads_with_its_published_size():
         assert shape.params / 1e9 == pytest.approx(billions, rel=0.03), stem
 
 
+def test_the_buckets_are_the_ds_configs():
+    from training import build_ds_config
+    from training.memory_plan import PERSISTENCE_THRESHOLD, PREFETCH_BUCKET, REDUCE_BUCKET
+
+    zero = build_ds_config(zero_stage=3, global_batch=8, micro_batch=1, world_size=8, bf16=True,
+                           max_grad_norm=1.0)["zero_optimization"]
+    assert (zero["reduce_bucket_size"], zero["stage3_prefetch_bucket_size"],
+            zero["stage3_param_persistence_threshold"]) == (REDUCE_BUCKET, PREFETCH_BUCKET, PERSISTENCE_THRESHOLD)
+    assert zero["overlap_comm"]  # what makes ZeRO-2 hold two buckets
+
+
 def test_the_tile_rule_is_the_trainers():
     pytest.importorskip("torch")
     from training.loss import tile_tokens

@@ -15,8 +15,9 @@ activations are held through the whole backward.
 The terms are live bytes. Checked against measured CPU peaks of small configurations
 (``bench/memory_plan.py``, BENCHMARKS.md). Left out: what allocators keep after a free (the CUDA
 caching allocator's fragmentation: keep ~10% headroom on a GPU; glibc's heap on CPU, which the
-benchmark turns off), copies made while loading and saving the model, and communication buffers
-beyond the runtime term.
+benchmark turns off), copies made while loading and saving the model, communication buffers beyond
+the runtime term, and ZeRO-3 parameters kept gathered for reuse beyond the largest module and the
+prefetch bucket (DeepSpeed allows up to ``stage3_max_live_parameters``, 1e9 elements).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from curation import looks_like_hub_id
 
 SHAPES_DIR = Path(__file__).parent / "shapes"
 GIB = 2**30
-# build_ds_config's settings and DeepSpeed's defaults for the ones it leaves out
+# build_ds_config's settings (a test checks they agree) and DeepSpeed's default sub-group
 REDUCE_BUCKET = 5e7  # reduce_bucket_size (elements)
 PREFETCH_BUCKET = 5e7  # stage3_prefetch_bucket_size
 PERSISTENCE_THRESHOLD = 1e5  # stage3_param_persistence_threshold: smaller tensors stay gathered
