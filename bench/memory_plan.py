@@ -9,8 +9,9 @@ the waited-for descendants), i.e. the per-rank peak the plan predicts. The runs 
 mmap threshold (``MMAP_THRESHOLD``), so that RSS follows live bytes; ``--glibc-default`` measures
 under glibc's defaults instead, where freed activations stay resident. The prediction is
 ``plan_memory(..., device="cpu")`` for the same settings and the sample's real length, with nothing
-fitted per configuration; its one measured constant, the CPU runtime baseline, comes from
-``--calibrate`` (a run whose model is negligible).
+fitted per configuration; its one measured constant, the CPU runtime baseline (python, torch,
+deepspeed, transformers), is measured first in the same environment: a run whose model is
+negligible, less the plan's terms for it (``--calibrate`` stops there).
 
 Run: .venv/bin/python bench/memory_plan.py [--only NAME ...] [--calibrate] [--glibc-default] [--out FILE]
 One configuration at a time; each stays under ~4 GB of RAM.
@@ -24,6 +25,7 @@ import os
 import sys
 import tempfile
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,36 +135,49 @@ def measure(case: Case, values: dict, port: int, glibc_default: bool = False) ->
     return peak
 
 
-def predict(case: Case, values: dict, length: int):
+def predict(case: Case, values: dict, length: int, runtime: float | None = None):
     from training import build_train_config
     from training.memory_plan import load_shape, plan_memory
 
     cfg = build_train_config("science", overrides=values)
-    return plan_memory(load_shape(values["model"]), cfg, case.procs, device="cpu", tokens=length)
+    return plan_memory(load_shape(values["model"]), cfg, case.procs, device="cpu", tokens=length, runtime=runtime)
+
+
+def run_case(work: Path, case: Case, port: int, glibc_default: bool, runtime: float | None = None) -> tuple:
+    """``(the plan, the measured peak in bytes, the sample's length)``."""
+    model = build_model(work, case)
+    data, length = sample_set(work, model, case.tokens, case.procs // case.sp)
+    values = settings(case, model, data, length, work / f"run-{case.name}")
+    plan = predict(case, values, length, runtime)
+    return plan, measure(case, values, port, glibc_default), length
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="+", help="run only these configurations")
-    ap.add_argument("--calibrate", action="store_true", help="measure the CPU runtime baseline instead")
+    ap.add_argument("--calibrate", action="store_true", help="only measure the CPU runtime baseline")
     ap.add_argument("--glibc-default", action="store_true",
                     help="measure under glibc's default heap (freed blocks up to 32 MiB stay resident)")
     ap.add_argument("--work", type=Path, help="keep models and sets here (default: a temporary folder)")
     ap.add_argument("--out", type=Path, help="also write the results as JSON here")
     args = ap.parse_args()
-    cases = [CALIBRATION] if args.calibrate else [c for c in CASES if not args.only or c.name in args.only]
+    cases = [] if args.calibrate else [c for c in CASES if not args.only or c.name in args.only]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        print(f"torch {version('torch')}, deepspeed {version('deepspeed')}, transformers {version('transformers')}; "
+              f"glibc {'default' if args.glibc_default else f'MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD}'}")
+        # the runtime baseline of this environment: a run whose model is negligible, less the plan's terms for it
+        port = 29600 + os.getpid() % 200
+        plan, measured, _ = run_case(work, CALIBRATION, port, args.glibc_default)
+        runtime = measured - (plan.total - plan.terms[0].bytes)
+        print(f"CPU runtime baseline: {runtime / GIB:.3f} GiB measured (training.memory_plan.CPU_RUNTIME: "
+              f"{plan.terms[0].bytes / GIB:.3f})", flush=True)
         print(f"{'configuration':<24}{'tokens':>7}{'ranks':>6}  {'predicted GiB':>13}{'measured GiB':>13}{'ratio':>7}",
               flush=True)
         for i, case in enumerate(cases):
-            model = build_model(work, case)
-            data, length = sample_set(work, model, case.tokens, case.procs // case.sp)
-            values = settings(case, model, data, length, work / f"run-{case.name}")
-            plan = predict(case, values, length)
-            measured = measure(case, values, 29600 + os.getpid() % 200 + i, args.glibc_default)
+            plan, measured, length = run_case(work, case, port + 1 + i, args.glibc_default, runtime)
             row = {"case": case.name, "tokens": length, "ranks": case.procs, "sp": case.sp, "zero": case.zero,
                    "loss": case.loss, "predicted_gib": round(plan.total / GIB, 3),
                    "measured_gib": round(measured / GIB, 3), "ratio": round(plan.total / measured, 3),
@@ -170,11 +185,6 @@ def main() -> None:
             results.append(row)
             print(f"{case.name:<24}{length:>7}{case.procs:>6}  {row['predicted_gib']:>13.2f}"
                   f"{row['measured_gib']:>13.2f}{row['ratio']:>7.2f}", flush=True)
-            if args.calibrate:
-                runtime = plan.terms[0].bytes
-                print(f"CPU runtime baseline: measured peak less the plan's other terms = "
-                      f"{(measured - plan.total + runtime) / GIB:.3f} GiB (training.memory_plan.CPU_RUNTIME "
-                      f"is {runtime / GIB:.3f})")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1))
 

@@ -40,8 +40,9 @@ TILE_ENTRIES = 2**26  # training.loss.TILE_ENTRIES (a test checks they agree)
 GPU_RUNTIME = 1.0 * GIB  # CUDA context, cuBLAS workspace, NCCL: an estimate, not measured here
 # The whole process on CPU with a negligible model: python, torch, deepspeed, transformers, tokenizer
 # and data. Measured by ``bench/memory_plan.py --calibrate`` (peak RSS of a 2-layer, hidden-64,
-# 400-token-vocabulary run, less the plan's own terms for it): torch 2.13, deepspeed 0.19.8, transformers 5.25.
-CPU_RUNTIME = 0.62 * GIB
+# 400-token-vocabulary run, less the plan's own terms for it) with torch 2.13 and deepspeed 0.19.8:
+# 0.62 GiB with transformers 5.25, 0.72 GiB with 5.19 (and vllm's dependencies) installed.
+CPU_RUNTIME = 0.72 * GIB
 
 
 @dataclass(frozen=True)
@@ -191,9 +192,10 @@ class MemoryPlan:
 
 
 def plan_memory(shape: ModelShape, cfg, world: int, *, device: str = "gpu", capacity_gib: float = 80.0,
-                tokens: int | None = None) -> MemoryPlan:
+                tokens: int | None = None, runtime: float | None = None) -> MemoryPlan:
     """The plan for ``cfg`` (a ``TrainConfig``) on ``world`` ranks of ``device`` (gpu or cpu).
-    ``tokens``: the sequence length, if not the cutoff (a short sample without packing)."""
+    ``tokens``: the sequence length, if not the cutoff (a short sample without packing);
+    ``runtime``: the runtime term in bytes, if measured (``bench/memory_plan.py`` measures it)."""
     if world < 1 or world % cfg.sequence_parallel:
         raise ValueError(f"world size: {world} is not a multiple of sequence_parallel {cfg.sequence_parallel}")
     if cfg.sequence_parallel > 1:
@@ -211,7 +213,7 @@ def plan_memory(shape: ModelShape, cfg, world: int, *, device: str = "gpu", capa
     h, inter, q, D = s.hidden, s.intermediate, s.q_width, s.head_dim
     largest = max(s.vocab * h, max(s.layer_tensors()))
     host = 0.0
-    terms = [Term("runtime", CPU_RUNTIME if cpu else GPU_RUNTIME, "run",
+    terms = [Term("runtime", runtime if runtime is not None else CPU_RUNTIME if cpu else GPU_RUNTIME, "run",
                   "measured process baseline (torch, deepspeed, transformers)" if cpu else
                   "CUDA context, cuBLAS, NCCL (estimate)")]
 
