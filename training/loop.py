@@ -120,6 +120,7 @@ class TrainingRun:
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+        model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing
         mpu = sequence_parallel.enable(model, self.attn, cfg.sequence_parallel, cfg.micro_batch)
         groups = param_groups(model, cfg.weight_decay)
         optimizer = None if self.on_gpu else torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps,
