@@ -2,7 +2,7 @@
 
 Flags come from ``TrainConfig``; the branch preset (the domain's ``training_preset``) and an
 optional ``--config`` YAML set the rest. Under a launcher (torchrun, deepspeed, accelerate) every
-rank runs it; ``training.launchers`` reads what the launcher asked for.
+rank runs it; ``training.parallel.launchers`` reads what the launcher asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 
 from curation import DOMAINS, ConfigError, Flags, MissingExtra, fail, registry_choice
 from training.config import TrainConfig, build_train_config
-from training.launchers import LAUNCH_FORMS, accelerate_settings, accumulation_problem, conflicts
+from training.parallel.launchers import LAUNCH_FORMS, accelerate_settings, accumulation_problem, conflicts
 
 FLAGS = Flags().add(TrainConfig, only=[f.name for f in dataclasses.fields(TrainConfig)
                                        if f.metadata.get("flag") and f.name != "branch"])

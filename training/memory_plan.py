@@ -199,7 +199,7 @@ def plan_memory(shape: ModelShape, cfg, world: int, *, device: str = "gpu", capa
     if world < 1 or world % cfg.sequence_parallel:
         raise ValueError(f"world size: {world} is not a multiple of sequence_parallel {cfg.sequence_parallel}")
     if cfg.sequence_parallel > 1:
-        from training.sequence_parallel import layout_problem  # (imports torch)
+        from training.parallel.sequence_parallel import layout_problem  # (imports torch)
 
         if problem := layout_problem(world, cfg.sequence_parallel, shape.heads, shape.kv_heads):
             raise ValueError(problem)
