@@ -1,6 +1,6 @@
 """``train``: one branch expert, full fine-tuning under DeepSpeed ZeRO (a short script over the
-components in this package: conversation, packing, loss, attention, sequence_parallel, ds_config,
-schedule, checkpoint).
+components in this package: conversation, packing, loss, attention, schedule, checkpoint, and
+parallel's ds_config and sequence_parallel).
 
 Launch: one process (``train ...``), or several through a launcher, which sets RANK/WORLD_SIZE:
 ``torchrun --nproc_per_node 8 -m training.cli ...``, ``deepspeed --num_gpus 8 --module training.cli ...``
