@@ -99,6 +99,7 @@ class Recipe:
     prepare: list[PrepareStep] = field(default_factory=list)
     benchmarks: dict[str, LocalBenchmark] = field(default_factory=dict)
     search: MergeSearch | None = None
+    jobs: int = 1  # curation, training or evaluation steps run at once (branch-merge run --jobs)
 
     def runs(self) -> dict[str, tuple[Branch, CurateRun]]:
         return {run.name: (b, run) for b in self.branches.values() for run in b.curate}
@@ -110,7 +111,7 @@ class Recipe:
         return [name for name in load_plan(self.plan).inputs() if name != "base"]
 
 
-TOP_KEYS = {"name", "description", "student", "prepare", "benchmarks", "branches", "merge", "evaluate"}
+TOP_KEYS = {"name", "description", "student", "jobs", "prepare", "benchmarks", "branches", "merge", "evaluate"}
 BRANCH_KEYS = {"curate", "train"}
 MERGE_KEYS = {"plan", "args", "search"}
 WORK = "{work}"  # the run's work folder, in any text of a recipe
@@ -186,9 +187,13 @@ def parse_recipe(data: dict, base: Path, default_name: str = "recipe") -> Recipe
         benchmarks = {}
     benchmarks = {str(n): _section(LocalBenchmark, raw, f"benchmarks.{n}", p, base) for n, raw in benchmarks.items()}
     search = _section(MergeSearch, merge["search"], "merge.search", p, base) if merge.get("search") else None
+    jobs = data.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        p.append(f"jobs: must be a whole number of at least 1, got {jobs!r}")
+        jobs = 1
     recipe = Recipe(str(data.get("name") or default_name), branches, str(merge.get("plan") or "tinyr1"),
                     list(merge_args), evaluate, data.get("student"), str(data.get("description") or ""),
-                    prepare, benchmarks, search)
+                    prepare, benchmarks, search, jobs)
     p += check_recipe(recipe)
     if p:
         raise ConfigError(p)

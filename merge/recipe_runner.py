@@ -173,9 +173,9 @@ class StepFailed(Exception):
         super().__init__(f"step {step.name} failed: {error}")
 
 
-def run_step(work: Path, step: RecipeStep, *, echo=True) -> None:
-    """Run one command, its output teed to WORK/logs/STEP.log (and stderr); mark it done, with the
-    seconds it took."""
+def run_step(work: Path, step: RecipeStep, *, echo=True, env: dict | None = None, prefix: str = "") -> None:
+    """Run one command, its output teed to WORK/logs/STEP.log (and stderr, each line after
+    ``prefix``); mark it done, with the seconds it took."""
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     last_error = last_line = ""
@@ -183,11 +183,11 @@ def run_step(work: Path, step: RecipeStep, *, echo=True) -> None:
     with open(logs / f"{step.name}.log", "a") as log:
         log.write(f"$ {step.shell()}\n")
         proc = subprocess.Popen(step.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                bufsize=1)
+                                bufsize=1, env=env)
         for line in proc.stdout:
             log.write(line)
             if echo:
-                sys.stderr.write(line)
+                sys.stderr.write(prefix + line)
             if line.strip():
                 last_line = line.strip()
                 if ": error: " in line or "Error:" in line:
@@ -201,27 +201,73 @@ def run_step(work: Path, step: RecipeStep, *, echo=True) -> None:
                                  indent=1) + "\n")
 
 
+# Steps of these kinds depend only on earlier kinds, so consecutive ones may run at once (--jobs).
+PARALLEL_KINDS = ("curate", "train", "evaluate")
+
+
+def _groups(steps: list[RecipeStep]) -> list[list[int]]:
+    """Indices of steps that may run together: a run of consecutive steps of one parallel kind, else one."""
+    groups: list[list[int]] = []
+    for i, step in enumerate(steps):
+        kind = step.name.split("-")[0]
+        if groups and kind in PARALLEL_KINDS and steps[groups[-1][-1]].name.split("-")[0] == kind:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def step_env(jobs: int) -> dict | None:
+    """The environment of a step's process: with several at once, each gets its share of the CPU
+    threads (OMP_NUM_THREADS, unless it is set already)."""
+    import os
+
+    if jobs <= 1 or "OMP_NUM_THREADS" in os.environ:
+        return None
+    return {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // jobs))}
+
+
 def run_recipe(recipe: Recipe, student: str, work: str | Path, *, launcher: str | None = None,
-               dry_run: bool = False, echo=True, say=None) -> list[tuple[str, str]]:
-    """Carry out (or with ``dry_run`` print) the recipe; returns ``(step, "ran"|"skipped"|"planned")``."""
+               dry_run: bool = False, echo=True, say=None, jobs: int | None = None) -> list[tuple[str, str]]:
+    """Carry out (or with ``dry_run`` print) the recipe; returns ``(step, "ran"|"skipped"|"planned")``.
+    ``jobs`` (default the recipe's): how many curation, training or evaluation steps run at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
     say = say or (lambda m: click.echo(m, err=True))
     work = Path(work).expanduser().resolve()
     steps = plan_steps(recipe, student, work, launcher)
-    done = []
+    jobs = jobs or recipe.jobs
+    done: dict[int, str] = {}
     t0 = time.perf_counter()
-    for i, step in enumerate(steps):
-        finished = is_done(work, step)
-        if dry_run:
-            click.echo(f"# {i + 1}/{len(steps)} {step.name}" + (" (done: the run skips it)" if finished else ""))
-            click.echo(step.shell())
-            done.append((step.name, "planned"))
-        elif finished:
-            say(f"[{i + 1}/{len(steps)}] {step.name}: done, skipped ({step.out})")
-            done.append((step.name, "skipped"))
-        else:
-            say(f"[{i + 1}/{len(steps)}] {step.name}: {step.shell()}")
-            run_step(work, step, echo=echo)
-            done.append((step.name, "ran"))
+    for group in _groups(steps):
+        todo = []
+        for i in group:
+            step = steps[i]
+            finished = is_done(work, step)
+            if dry_run:
+                click.echo(f"# {i + 1}/{len(steps)} {step.name}" + (" (done: the run skips it)" if finished else ""))
+                click.echo(step.shell())
+                done[i] = "planned"
+            elif finished:
+                say(f"[{i + 1}/{len(steps)}] {step.name}: done, skipped ({step.out})")
+                done[i] = "skipped"
+            else:
+                todo.append(i)
+        width = min(jobs, len(todo))
+        for i in todo:
+            say(f"[{i + 1}/{len(steps)}] {steps[i].name}: {steps[i].shell()}")
+        if width <= 1:
+            for i in todo:
+                run_step(work, steps[i], echo=echo)
+                done[i] = "ran"
+            continue
+        with ThreadPoolExecutor(width) as pool:  # each thread waits on its own subprocess
+            futures = {i: pool.submit(run_step, work, steps[i], echo=echo, env=step_env(width),
+                                      prefix=f"[{steps[i].name}] ") for i in todo}
+        for i, future in futures.items():
+            future.result()  # the first failure (in step order) stops the run; the others finished
+            done[i] = "ran"
+    done = [(steps[i].name, done[i]) for i in sorted(done)]
     if not dry_run and recipe.evaluate is not None:
         from merge.run_report import write_run_report
 
@@ -240,9 +286,11 @@ def main():
 @click.option("--work", required=True, type=click.Path(file_okay=False), help="Folder for every step's output.")
 @click.option("--launcher", default=None, help='How train is started, up to the module name, e.g. '
               '"torchrun --nproc_per_node 8 -m" or "deepspeed --num_gpus 8 --module" (default: this python -m).')
+@click.option("--jobs", type=click.IntRange(1), default=None, help="How many curation, training or evaluation "
+              "steps run at once, each with its share of the CPU threads (default: the recipe's jobs, else 1).")
 @click.option("--dry-run", is_flag=True, help="Print every step's command (a shell script) and exit.")
 @click.option("--quiet", is_flag=True, help="Do not echo the steps' output (it is in WORK/logs).")
-def run_command(recipe, student, work, launcher, dry_run, quiet):
+def run_command(recipe, student, work, launcher, jobs, dry_run, quiet):
     try:
         r = load_recipe(recipe)
     except ConfigError as exc:
@@ -252,7 +300,7 @@ def run_command(recipe, student, work, launcher, dry_run, quiet):
         fail("branch-merge", ["--student: give the student model (the recipe names none)"])
     t0 = time.perf_counter()
     try:
-        results = run_recipe(r, student, work, launcher=launcher, dry_run=dry_run, echo=not quiet)
+        results = run_recipe(r, student, work, launcher=launcher, dry_run=dry_run, echo=not quiet, jobs=jobs)
     except StepFailed as exc:
         click.echo(f"branch-merge: error: {exc}", err=True)
         click.echo(f"branch-merge: re-run the step with: {exc.step.shell()}", err=True)
