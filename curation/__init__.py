@@ -12,8 +12,8 @@ or teacher clients):
   ...); records: ``Problem``, ``Malformed``, ``problem_id``, ``exact_dedup_key``;
 - the curate config: ``CurateConfig``, ``TeacherConfig``, ``VerifyConfig``, ``parse_config``,
   ``build_config``, ``prepare``, ``read_recipe_yaml``, ``with_demo``, ``RECIPES_DIR``, ``PRESETS``;
-- running and its parts, for use without the CLI: ``run_curation``, ``TeacherFailed``, ``run_part``,
-  ``PartResult``, ``RunReport``, ``StageResult``, ``split_by_reason``, ``Funnel``, ``SAMPLE_SCHEMA``,
+- running and its parts, for use without the CLI: ``run_curation``, ``TeacherFailed``, ``AnswersPending``,
+  ``run_part``, ``PartResult``, ``RunReport``, ``StageResult``, ``split_by_reason``, ``Funnel``, ``SAMPLE_SCHEMA``,
   ``verify_responses``, ``ResponseLog``, ``exact_duplicates``, ``find_near_duplicates``,
   ``find_contaminated``, ``KNOWN_BENCHMARKS``, ``benchmark_rows``; ``RunProgress`` (progress bars on a
   terminal, plain lines in a log file, for every long command).
@@ -38,7 +38,7 @@ _EXPORTS = {
                         "read_recipe_yaml", "with_demo"),
     "curation.checks": ("build_config", "prepare"),
     "curation.sources": ("KNOWN_BENCHMARKS", "PRESETS", "benchmark_rows"),
-    "curation.run": ("PartResult", "TeacherFailed", "run_curation", "run_part"),
+    "curation.run": ("AnswersPending", "PartResult", "TeacherFailed", "run_curation", "run_part"),
     "curation.output": ("RunReport",),
     "curation.stages": ("Funnel", "StageResult", "split_by_reason", "verify_responses"),
     "curation.teachers": ("SAMPLE_SCHEMA", "ResponseLog"),

@@ -30,6 +30,11 @@ def registry_problems(cfg: CurateConfig) -> list[str]:
         p.append(f"teacher.backend: unknown teacher {t.backend!r} (known: {', '.join(sorted(TEACHERS))})")
     if t.backend in ("hf", "vllm") and isinstance(t.model, str) and (problem := ref_problem(t.model, "teacher.model")):
         p.append(problem)
+    from curation.stages.decontam_judge import RETRIEVERS
+
+    if cfg.decontaminate.retrieval not in RETRIEVERS:
+        p.append(f"decontaminate.retrieval: must be one of {', '.join(RETRIEVERS)}, got "
+                 f"{cfg.decontaminate.retrieval!r}")
     j = cfg.judge
     if j.backend != "none" and j.backend not in live_teachers():
         live = ", ".join(sorted(live_teachers()))

@@ -32,6 +32,12 @@ def _teachers():
     return TEACHERS
 
 
+def _retrievers():
+    from curation.stages.decontam_judge import RETRIEVERS
+
+    return RETRIEVERS
+
+
 def _live_teachers():
     from curation.teachers import live_teachers
 
@@ -47,14 +53,15 @@ def _config_flags() -> Flags:
         if section == "judge":
             continue
         flags.add(type(getattr(CurateConfig(), section)), section=section,
-                  choices={"preset": _presets, "backend": _teachers})
+                  choices={"preset": _presets, "backend": _teachers, "retrieval": _retrievers})
     from curation.config import TeacherConfig
 
     flags.add(TeacherConfig, section="judge", only=["backend", "model", "base_urls"],
               rename={"backend": "--judge", "model": "--judge-model", "base_urls": "--judge-base-url"},
               choices={"backend": _live_teachers},
               helps={"backend": "An LLM judge (a live teacher backend) for the verdicts the parsers cannot decide "
-                                "(unparseable or free-form golds); default none.",
+                                "(unparseable or free-form golds) and, with --decontam-judge, for benchmark items "
+                                "that may be rephrased; default none.",
                      "model": "The judge's model (served name, local path or Hub id).",
                      "base_urls": "The judge's OpenAI-compatible endpoint (repeatable)."})
     return flags
@@ -111,7 +118,7 @@ def _domain_command(domain: str) -> click.Command:
                        "is in the token owner's namespace).")
     @flags
     def command(recipe, restart, drop_answers, quiet, progress_every, push_to_hub, **kwargs):
-        from curation.run.pipeline import TeacherFailed, run_curation
+        from curation.run import AnswersPending, TeacherFailed, run_curation
 
         console = Console(stderr=True, soft_wrap=True)  # a message is one line in a log file
         overrides, problems = flags.values(kwargs)
@@ -147,6 +154,9 @@ def _domain_command(domain: str) -> click.Command:
         except TeacherFailed as exc:
             click.echo(f"curate: error: {exc}", err=True)
             sys.exit(1)
+        except AnswersPending as exc:  # requests exported (or nowhere to ask): done for now, nothing published
+            click.echo(f"curate: {exc}")
+            return
         except KeyboardInterrupt:
             click.echo("curate: interrupted; re-run the same command to resume", err=True)
             sys.exit(130)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.settings import ConfigError, coerce_setting, did_you_mean, leaf_type, load_yaml, set_fields, setting
+from curation.teacher_config import BatchConfig, CostConfig, TeacherConfig, validate_spend, validate_teacher
 
 
 @dataclass
@@ -30,46 +31,6 @@ class SourceConfig:
     where: dict[str, str] = setting({}, "--where", "Keep only source rows whose FIELD equals VALUE (repeatable; "
                                     "VALUE may list alternatives a|b), e.g. --where domain=code.", multiple=True,
                                     metavar="FIELD=VALUE")
-
-
-@dataclass
-class TeacherConfig:
-    backend: str = setting("replay", "--teacher", "Generation backend: replay (traces in the source), openai (any "
-                           "OpenAI-compatible server), vllm (local GPUs), hf (transformers generate).")
-    model: str = setting("deepseek-ai/DeepSeek-R1", "--teacher-model", "Teacher model: the served model name "
-                         "(openai), a local path or Hub id (vllm, hf); recorded per sample.")
-    base_urls: list[str] = setting([], "--base-url", "OpenAI-compatible endpoint, e.g. http://node1:8000/v1 "
-                                   "(repeatable: requests are shared round-robin).", multiple=True, fingerprint=False,
-                                   metavar="URL")
-    api_key_env: str = setting("OPENAI_API_KEY", None, fingerprint=False)
-    endpoint: str = setting("chat", "--endpoint", "openai: chat (/chat/completions) or completions (/completions).")
-    prompt: str | None = setting(None, "--prompt", "Prompt template with {problem} (default: the domain's "
-                                 "instruction, e.g. math asks for the answer in \\boxed{}).")
-    temperature: float = setting(0.6, "--temperature", "Sampling temperature.")
-    top_p: float = setting(0.95, "--top-p", "Nucleus sampling top_p.")
-    max_tokens: int = setting(32768, "--max-tokens", "Most new tokens per response.", aliases=("max_new_tokens",))
-    seed: int | None = setting(None, "--seed", "Base seed; each sample's seed derives from it, the problem id and the "
-                               "sample index, so a re-run asks for the same samples.")
-    samples: int = setting(1, "--samples", "Live teachers: samples per problem per round.")
-    rounds: int = setting(1, "--rounds", "Rejection-sampling rounds: each round re-samples only the problems with "
-                          "fewer than --want verified samples.")
-    want: int = setting(1, "--want", "Verified samples wanted per problem (rounds stop for a problem once reached).")
-    budget: int | None = setting(None, "--budget", "Most samples requested per problem over all rounds "
-                                 "(default samples x rounds).")
-    concurrency: int = setting(64, "--concurrency", "openai: requests in flight.", fingerprint=False)
-    request_timeout_s: float = setting(1800.0, "--request-timeout", "openai: seconds per request attempt.",
-                                       fingerprint=False)
-    max_retries: int = setting(8, "--max-retries", "openai: retries on 429/5xx/connection errors/timeouts "
-                               "(exponential backoff).", fingerprint=False)
-    backoff_s: float = setting(1.0, None, fingerprint=False)
-    tensor_parallel_size: int = setting(1, "--tensor-parallel-size", "vllm: GPUs per model replica.",
-                                        fingerprint=False)
-
-    def answer_identity(self) -> dict:
-        """What, besides the prompt and the seed, decides an answer: the key of the response store
-        (``curation.teachers.response_store``). How many samples or rounds are asked is not part of it."""
-        return {"model": self.model, "endpoint": self.endpoint, "temperature": self.temperature, "top_p": self.top_p,
-                "max_tokens": self.max_tokens}
 
 
 @dataclass
@@ -116,6 +77,22 @@ class DecontamConfig:
                               "or NAME,NAME); the card and report name it as skipped.", multiple=True,
                               metavar="NAME")
     on_missing: str = setting("error", None)  # "error": a benchmark that cannot be loaded stops the run
+    judge: bool = setting(False, "--decontam-judge/--no-decontam-judge", "Also catch rephrased or translated "
+                          "benchmark items: retrieve each problem's closest benchmark items and ask the LLM judge "
+                          "(--judge ...) whether each is the same problem; its replies are stored and reused.")
+    judge_k: int = setting(5, "--decontam-k", "--decontam-judge: benchmark items retrieved per problem and judged.")
+    retrieval: str = setting("bm25", "--decontam-retrieval", "--decontam-judge: how candidates are found: bm25 "
+                             "(words, numbers and character 4-grams; no model), embeddings (an OpenAI-compatible "
+                             "/v1/embeddings endpoint) or both (the union, up to twice --decontam-k).")
+    embed_model: str | None = setting(None, "--decontam-embed-model", "The embedding model (served name) for "
+                                      "--decontam-retrieval embeddings or both.")
+    embed_base_urls: list[str] = setting([], "--decontam-embed-base-url", "The embedding model's OpenAI-compatible "
+                                         "endpoint, e.g. http://node1:8001/v1 (repeatable).", multiple=True,
+                                         fingerprint=False, metavar="URL")
+
+
+# DecontamConfig's settings of --decontam-judge (curation.stages.decontam_judge)
+REPHRASE_ONLY = ("judge", "judge_k", "retrieval", "embed_model")
 
 
 @dataclass
@@ -178,6 +155,8 @@ class CurateConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)  # requests out and answers back as batch files
+    cost: CostConfig = field(default_factory=CostConfig)  # prices and the budget
     # An LLM judge for verdicts the parsers cannot decide (curation.stages.llm_judge); "none": no judge.
     judge: TeacherConfig = field(default_factory=lambda: TeacherConfig(backend="none", model="", temperature=0.0,
                                                                        max_tokens=2048))
@@ -198,9 +177,14 @@ class CurateConfig:
         """The settings each resumable phase's output depends on (``curation.workdir.PHASES``); the
         publish phase (shard size, licence) is redone on every run."""
         d = self.fingerprint_dict()
+        problems = {k: d.get(k) for k in ("dedup", "decontaminate")}
+        if self.decontaminate.judge:  # the judge's verdicts decide rows of this phase
+            problems["judge"] = d.get("judge")
+        else:  # settings that decide nothing while it is off (work folders from before them stay valid)
+            problems["decontaminate"] = {k: v for k, v in d["decontaminate"].items() if k not in REPHRASE_ONLY}
         return {"load": {"domain": d["domain"], "source": d.get("source"),
                          "part_size": d["output"]["part_size"]},
-                "problems": {k: d.get(k) for k in ("dedup", "decontaminate")},
+                "problems": problems,
                 "samples": {k: d.get(k) for k in ("teacher", "filters", "verify", "select", "judge")}}
 
 
@@ -316,40 +300,24 @@ def validate(cfg: CurateConfig) -> list[str]:
             if dc.enabled and name not in dc.benchmarks:
                 p.append(f"decontaminate.skip: --no-benchmark {name}: no such benchmark in this run (its benchmarks: "
                          f"{', '.join(sorted(dc.benchmarks)) or 'none'})")
+    if isinstance(dc.judge_k, int) and dc.judge_k < 1:
+        p.append(f"decontaminate.judge_k: must be at least 1, got {dc.judge_k}")
+    if dc.judge and dc.enabled:
+        if cfg.judge.backend == "none":
+            p.append("decontaminate.judge: --decontam-judge needs an LLM judge (--judge openai --judge-model NAME "
+                     "--judge-base-url URL)")
+        if dc.retrieval in ("embeddings", "both") and not (dc.embed_model and dc.embed_base_urls):
+            p.append(f"decontaminate.retrieval: {dc.retrieval} needs --decontam-embed-model and "
+                     "--decontam-embed-base-url")
     if dc.on_missing not in ("error", "skip"):
         p.append(f"decontaminate.on_missing: must be error or skip, got {dc.on_missing!r}")
-    p.extend(validate_teacher(cfg.teacher))
+    p.extend(validate_teacher(cfg.teacher, cfg.batch))
+    p.extend(validate_spend(cfg.teacher, cfg.batch, cfg.cost))
     if cfg.judge.backend != "none":
         if not cfg.judge.model:
             p.append("judge.model: --judge needs --judge-model")
         if cfg.judge.backend == "openai" and not cfg.judge.base_urls:
             p.append("judge.base_urls: --judge openai needs at least one --judge-base-url")
-    return p
-
-
-def validate_teacher(t: TeacherConfig) -> list[str]:
-    p = []
-    if not (isinstance(t.temperature, float) and 0 <= t.temperature <= 5):
-        p.append("teacher.temperature: must be between 0 and 5")
-    if isinstance(t.top_p, float) and not 0 < t.top_p <= 1:
-        p.append("teacher.top_p: must be in (0, 1]")
-    for name in ("samples", "rounds", "want", "max_tokens", "concurrency", "tensor_parallel_size"):
-        v = getattr(t, name)
-        if isinstance(v, int) and v < 1:
-            p.append(f"teacher.{name}: must be at least 1, got {v}")
-    if isinstance(t.budget, int) and t.budget < 1:
-        p.append("teacher.budget: must be at least 1")
-    if isinstance(t.max_retries, int) and t.max_retries < 0:
-        p.append("teacher.max_retries: must be 0 or more")
-    if t.endpoint not in ("chat", "completions"):
-        p.append(f"teacher.endpoint: must be chat or completions, got {t.endpoint!r}")
-    if isinstance(t.prompt, str) and "{problem}" not in t.prompt:
-        p.append("teacher.prompt: must contain {problem}")
-    if t.backend == "openai" and not t.base_urls:
-        p.append("teacher.base_urls: --teacher openai needs at least one --base-url")
-    if t.backend == "replay" and (t.rounds != 1 or t.samples != 1 or t.budget is not None):
-        p.append("teacher: --samples/--rounds/--budget need a live teacher (openai, vllm, hf); replay uses the "
-                 "responses stored in the source")
     return p
 
 
@@ -369,6 +337,7 @@ def with_demo(recipe: dict) -> dict:
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
 
-__all__ = ["ConfigError", "CurateConfig", "SourceConfig", "TeacherConfig", "FilterConfig", "DedupConfig",
-           "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig", "ExecutorConfig", "parse_config",
-           "validate", "iter_fields", "leaf_type", "read_recipe_yaml", "with_demo", "RECIPES_DIR"]
+__all__ = ["ConfigError", "CurateConfig", "SourceConfig", "TeacherConfig", "BatchConfig", "CostConfig",
+           "FilterConfig", "DedupConfig", "DecontamConfig", "VerifyConfig", "SelectConfig", "OutputConfig",
+           "ExecutorConfig", "parse_config", "validate", "iter_fields", "leaf_type", "read_recipe_yaml", "with_demo",
+           "RECIPES_DIR"]

@@ -92,7 +92,21 @@ def _decontam_text(info: dict) -> str:
            f"{info['ngram']}-grams is dropped (items under {info['ngram']} words: exact text)")
     if info.get("fuzzy"):
         how += f" + MinHash similarity >= {info['fuzzy_threshold']}"
-    return f"{how} against " + (", ".join(parts) if parts else "no benchmarks")
+    return f"{how} against " + (", ".join(parts) if parts else "no benchmarks") + _rephrase_text(info.get("rephrase"))
+
+
+def _rephrase_text(r: dict | None) -> str:
+    """Rephrase decontamination (``--decontam-judge``): what was retrieved, judged and flagged, per benchmark."""
+    if not r:
+        return ""
+    per = "; ".join(f"{name}: {c['candidates']} candidates, {c['judged']} judged, {c['flagged']} flagged"
+                    for name, c in sorted(r["per_benchmark"].items()))
+    unjudged = f", {r['unjudged']} dropped as not judged (a failed request or an off-format reply)" \
+        if r.get("unjudged") else ""
+    return (f". Rephrased and translated items: the top {r['k']} benchmark items of each of {r['problems']} problems "
+            f"by {r['retrieval']} retrieval ({r['candidates_per_problem']} candidates per problem) were put to the LLM "
+            f"judge `{r['judge']}`, which flagged {r['flagged']} problems as the same problem as a benchmark item"
+            f"{unjudged}" + (f" ({per})" if per else ""))
 
 
 def _example(out_dir: Path, report: RunReport) -> str:
@@ -137,7 +151,19 @@ def _generation_text(g: dict | None) -> str:
     rate = f"; {g['requests_per_s']} requests/s, {g['completion_tokens_per_s']} completion tokens/s" \
         if g.get("requests_per_s") else ""
     return (f"{g['requests']:,} requests ({g['answered']:,} answered; failed after retries: {failed}); "
-            f"{g['prompt_tokens']:,} prompt + {g['completion_tokens']:,} completion tokens{rate}")
+            f"{g['prompt_tokens']:,} prompt + {g['completion_tokens']:,} completion tokens{rate}{_cost_text(g)}")
+
+
+def _cost_text(g: dict) -> str:
+    """The price of the answers, when the run was given prices (``generation.cost``)."""
+    c = g.get("cost")
+    if not c:
+        return ""
+    batch = f" (answers from batch files at {c['batch_price_factor']:g} of that)" if c["batch"]["answers"] else ""
+    return (f"; cost ${g['cost_usd']:,.4f} for the {c['live']['answers'] + c['batch']['answers']:,} answers received "
+            f"from the teacher and ${c['reused']['usd']:,.4f} for the {c['reused']['answers']:,} reused from the "
+            f"response store (paid by earlier runs), at ${c['price_input']:g} / ${c['price_output']:g} per million "
+            f"prompt / completion tokens{batch}")
 
 
 def _local_name(folder: Path) -> str:
@@ -148,6 +174,15 @@ def _local_name(folder: Path) -> str:
 
 def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason.replace('_', ' ')} {n:,}" for reason, n in counts.items())
+
+
+def _pending_text(report: RunReport) -> str:
+    p = report.pending
+    if not p:
+        return ""
+    return (f"\n\n**Incomplete:** the run stopped at its spending limit (`--budget-usd`): {p['problems']:,} problems "
+            f"in {p['parts']:,} part(s) wait for {p['requests']:,} teacher answers and are not in this set yet "
+            "(re-running the same command continues).")
 
 
 def _summary_text(report: RunReport) -> str:
@@ -214,7 +249,7 @@ def render_dataset_card(report: RunReport, recipe: dict, out_dir: Path, *, lengt
                                       sort_keys=False).strip(),
         "title": f"Branch-Merge {report.domain} SFT set",
         "summary": (_summary_text(report)
-                    + (_nothing_kept_text(report) if report.rows.train == 0 else "")),
+                    + (_nothing_kept_text(report) if report.rows.train == 0 else "") + _pending_text(report)),
         "load_path": repo_id or _local_name(out_dir),
         "domain": report.domain,  # the LLaMA-Factory entry's name in the "Train on it" recipe
         "source": source_text,

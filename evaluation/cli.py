@@ -51,7 +51,7 @@ def teacher_defaults() -> TeacherConfig:
 
 
 TEACHER_SETTINGS = ["backend", "base_urls", "temperature", "top_p", "max_tokens", "seed", "concurrency",
-                    "tensor_parallel_size"]
+                    "requests_per_minute", "tokens_per_minute", "tensor_parallel_size"]
 FLAGS = Flags(show_defaults=True).add(EvaluateConfig, choices={"lcb_prompt": lambda: list(PROMPTS)}).add(
     TeacherConfig, section="teacher", only=TEACHER_SETTINGS, rename={"backend": "--backend"},
     helps={"backend": "Generation backend: vllm (local GPUs, or vLLM's CPU build), openai (an OpenAI-compatible "

@@ -56,6 +56,15 @@ def stored_answers(folder: Path) -> list[dict]:
     return [{"problem_id": p, "sample_index": i, "seed": s, "stored_at": t, **json.loads(c)} for p, i, s, t, c in rows]
 
 
+@pytest.fixture(scope="session")
+def tiny_reasoner(tmp_path_factory) -> Path:
+    """A tiny Qwen2 written by hand to answer 'quick' problems right and ramble on 'slow' ones
+    (``tests/helpers/tiny_reasoner.py``), for the tests that run a real engine."""
+    from helpers.tiny_reasoner import build_reasoner
+
+    return build_reasoner(tmp_path_factory.mktemp("tiny_reasoner"))
+
+
 @lru_cache(maxsize=1)
 def sandbox_unavailable() -> str | None:
     """Why code-sandbox tests must skip here, or None when bubblewrap can sandbox."""

@@ -64,8 +64,11 @@ def test_cli_choices_equal_registries():
     assert set(by_dest["teacher__backend"].type.choices) == set(TEACHERS)
     live = {name for name, cls in TEACHERS.items() if getattr(cls, "live", False)}
     assert set(by_dest["judge__backend"].type.choices) == live | {"none"}
-    assert {p.name for p in command.params if isinstance(p.type, click.Choice)} == {"source__preset",
-                                                                                  "teacher__backend", "judge__backend"}
+    from curation.stages.decontam_judge import RETRIEVERS
+
+    assert set(by_dest["decontaminate__retrieval"].type.choices) == set(RETRIEVERS)
+    assert {p.name for p in command.params if isinstance(p.type, click.Choice)} == {
+        "source__preset", "teacher__backend", "judge__backend", "decontaminate__retrieval"}
 
 
 def test_recipe_yaml_is_plain_yaml():

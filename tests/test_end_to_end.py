@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_jsonl
+from conftest import stored_answers, write_jsonl
 
 pytest.importorskip("deepspeed", reason="the train extra is not installed")
 pytest.importorskip("mergekit", reason="the merge extra is not installed")
@@ -58,5 +58,6 @@ def test_curate_train_merge_evaluate(tmp_path):
             "--out", str(tmp_path / "eval"), cwd=tmp_path)
     res = json.loads((tmp_path / "eval/results.json").read_text())["benchmarks"]["math500"]
     assert res["items"] == 3 and res["samples"] == 2 and res["not_generated"] == 0
-    assert len((tmp_path / "eval/math500/generations.jsonl").read_text().splitlines()) == 6
+    assert len((tmp_path / "eval/math500/graded.jsonl").read_text().splitlines()) == 6
+    assert len(stored_answers(tmp_path / "eval/.responses")) == 6  # every generation kept in the answer store
     assert "| Model | MATH-500 |" in r.stdout

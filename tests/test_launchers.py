@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from training.launchers import accelerate_settings, accumulation_problem, conflicts, world_from_mpi
+from training.parallel.launchers import accelerate_settings, accumulation_problem, conflicts, world_from_mpi
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -93,6 +93,30 @@ def test_the_llm_judge_under_ray_gives_the_local_executors_shards(teacher, local
     assert report["verifier"]["judge"]["model"] == "judge-model"
 
 
+def test_retrieval_candidates_from_ray_workers_equal_the_local_ones(local_ray, shared_data):
+    """``--decontam-judge``'s retrieval (issue 31) on the workers: the index goes through the object
+    store once, the problems in chunks; the candidates are the local executor's."""
+    from curation.config import CurateConfig
+    from curation.dedup import LexicalIndex
+    from curation.run.executors.registry import make_executor
+    from curation.stages.format_filters import LengthCounter
+    from tests.conftest import read_jsonl
+
+    rows = read_jsonl(shared_data / "dedup/rephrased_benchmark_pairs.jsonl")[:700]
+    index = LexicalIndex(list(dict.fromkeys(r["original"] for r in rows)))
+    texts = [r["rephrased"] for r in rows]
+    cfg = CurateConfig()
+    cfg.executor.kind, cfg.executor.address = "ray", local_ray
+    executor = make_executor(cfg, LengthCounter(None))
+    executor.start()
+    try:
+        on_ray = executor.retrieve(texts, index, 5)
+        calls = executor.task_seconds["retrieve"]
+    finally:
+        executor.close()
+    assert on_ray == index.candidates(texts, 5) and calls > 0  # sent to the workers (700 texts >= 512)
+
+
 def test_a_missing_ray_cluster_address_is_one_line(tmp_path, monkeypatch):
     from click.testing import CliRunner
 

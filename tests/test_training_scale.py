@@ -193,7 +193,7 @@ def test_overlong_samples_are_dropped_or_truncated_and_counted(model_dir):
 def test_sequence_parallel_slices_add_up_to_the_sequence(model_dir):
     from transformers import AutoTokenizer
 
-    from training.sequence_parallel import Layout, model_batch
+    from training.parallel.sequence_parallel import Layout, model_batch
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     data = tokenize_rows([{"messages": MULTI_TURN}, {"messages": MULTI_TURN[:2]}], tok, cutoff=4096)

@@ -8,7 +8,7 @@ imports torch and deepspeed, so it is imported where used.
 
 from training.config import PRESETS_DIR, TrainConfig, TrainConfigError, build_train_config
 from training.conversation import TokenizedSet, tokenize_conversation, tokenize_rows
-from training.ds_config import build_ds_config, split_batch
+from training.parallel.ds_config import build_ds_config, split_batch
 from training.packing import IGNORE, StepPlan, collate, epoch_bins, first_fit_decreasing
 
 

@@ -128,7 +128,7 @@ def _preset(branch: str) -> tuple[str, dict]:
 def build_train_config(branch: str, config_file: str | None = None, overrides: dict | None = None, *,
                        launcher: dict | None = None) -> TrainConfig:
     """Preset of ``branch`` < ``config_file`` < ``launcher`` (what ``accelerate launch`` asked for,
-    ``training.launchers``) < ``overrides``; every problem reported at once."""
+    ``training.parallel.launchers``) < ``overrides``; every problem reported at once."""
     problems: list[str] = []
     if not isinstance(branch, str) or branch not in DOMAINS:
         raise ConfigError([f"branch: must be one of {', '.join(DOMAINS)}, got {branch!r}"])

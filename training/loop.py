@@ -5,7 +5,7 @@ schedule, checkpoint).
 Launch: one process (``train ...``), or several through a launcher, which sets RANK/WORLD_SIZE:
 ``torchrun --nproc_per_node 8 -m training.cli ...``, ``deepspeed --num_gpus 8 --module training.cli ...``
 (``--hostfile hosts`` for several nodes) or ``accelerate launch --multi_gpu|--use_deepspeed ...``
-(``training.launchers`` lists the forms and reads accelerate's settings). CPU runs use gloo.
+(``training.parallel.launchers`` lists the forms and reads accelerate's settings). CPU runs use gloo.
 
 ``TrainingRun`` holds the run's shared state: ``setup()`` builds the pieces once (process group,
 data, step plan, model, engine), ``train()`` runs the steps and saves.
@@ -21,16 +21,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from curation import require
-from training import attention, sequence_parallel
+from training import attention
+from training.parallel import sequence_parallel
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
-from training.ds_config import build_ds_config, split_batch
-from training.launchers import world_from_mpi
+from training.parallel.ds_config import build_ds_config, split_batch
+from training.parallel.launchers import world_from_mpi
 from training.loss import final_hidden, full_logits_loss_sum, tile_tokens, tiled_loss_sum
 from training.packing import IGNORE, StepPlan, collate
 from training.preflight import check_inputs
 from training.schedule import lr_lambda, param_groups, warmup_steps
-from training.sequence_parallel import Layout
+from training.parallel.sequence_parallel import Layout
 from training.tracking import Trackers, parse_report_to
 
 
@@ -120,6 +121,7 @@ class TrainingRun:
             else:
                 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
+        model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing
         mpu = sequence_parallel.enable(model, self.attn, cfg.sequence_parallel, cfg.micro_batch)
         groups = param_groups(model, cfg.weight_decay)
         optimizer = None if self.on_gpu else torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps,

@@ -17,8 +17,8 @@ from training.checkpoint import latest_tag
 from training.config import TrainConfig
 from training.conversation import BadConversation, TokenizedSet, tokenize_conversation, tokenize_rows
 from training.data import load_mixture
-from training.launchers import world_from_mpi
-from training.sequence_parallel import layout_problem
+from training.parallel.launchers import world_from_mpi
+from training.parallel.sequence_parallel import layout_problem
 from training.tracking import missing_trackers, parse_report_to
 
 RUN_FILES = ("train_config.json", "train_log.jsonl", "train_summary.json", "checkpoints")

@@ -25,7 +25,14 @@ seed, prompt and attempt, so re-runs see the same delays (``--latency-ms`` is a 
 Without it every model name is accepted, and ``/v1/models`` answers 404 (as some hosted APIs do),
 so a client that checks the served names before starting (``curate``'s openai teacher) goes on.
 Every request is logged to ``--log`` (JSONL) when given. Errors have OpenAI's shape:
-``{"error": {"message", "type", "code"}}``.
+``{"error": {"message", "type", "code"}}``. ``/v1/embeddings`` answers every input with
+``hashed_embedding`` (words hashed into ``EMBED_DIM`` signed buckets, unit length): a stand-in for
+an embedding model that depends only on the text.
+``--rate-limit N`` (and ``--token-limit T``) let through at most N completion requests (T tokens:
+prompt words plus ``max_tokens``) in any ``--limit-window`` seconds and refuse the rest with 429,
+``Retry-After`` and OpenAI's ``x-ratelimit-*`` headers (``curation.dry_run.limits``); refusals are
+counted as ``rate_limited`` in ``/stats``. The Batch API (``/v1/files``, ``/v1/batches``) answers an
+uploaded batch file with the same answers (``curation.dry_run.batch_api``).
 """
 
 from __future__ import annotations
@@ -34,50 +41,17 @@ import argparse
 import asyncio
 import hashlib
 import json
-import math
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
+
+from curation.dry_run.batch_api import BatchJobs, batch_routes
+from curation.dry_run.latency import LATENCY_FORMS, Latency
+from curation.dry_run.limits import WindowLimit
+from curation.dry_run.openai_shapes import completion_body, error_body, hashed_embedding, stream_choices
 
 DEFAULT_ANSWER = "<think>\nLet me think about this.\n</think>\n\nThe answer is \\boxed{0}."
-LATENCY_FORMS = "fixed:MS or lognormal:MEDIAN_MS,SIGMA,CAP_MS"
-ERROR_TYPES = {400: "BadRequestError", 401: "AuthenticationError", 403: "PermissionDeniedError",
-               404: "NotFoundError", 409: "ConflictError", 422: "UnprocessableEntityError", 429: "RateLimitError"}
-STREAM_PIECES = 4  # chunks per choice's text when streaming
-
-
-@dataclass(frozen=True)
-class Latency:
-    """A request's delay: fixed (sigma 0), or lognormal with this median, capped."""
-
-    median_s: float = 0.0
-    sigma: float = 0.0
-    cap_s: float = math.inf
-
-    @classmethod
-    def parse(cls, text: str) -> Latency:
-        kind, _, params = text.partition(":")
-        try:
-            v = [float(x) for x in params.split(",")]
-        except ValueError:
-            v = []
-        if kind == "fixed" and len(v) == 1 and v[0] >= 0:
-            return cls(v[0] / 1000)
-        if kind == "lognormal" and len(v) == 3 and v[0] > 0 and v[1] >= 0 and v[2] > 0:
-            return cls(v[0] / 1000, v[1], v[2] / 1000)
-        raise ValueError(f"latency {text!r}: expected {LATENCY_FORMS}")
-
-    def draw(self, seed: int, prompt: str, attempt: int) -> float:
-        """Seconds to wait; a hash of the request, not a global RNG, so every run sees the same delays."""
-        if not self.sigma:
-            return min(self.median_s, self.cap_s)
-        digest = hashlib.sha256(f"latency\0{seed}\0{prompt}\0{attempt}".encode()).digest()
-        u = (int.from_bytes(digest[:8], "little") + 0.5) / 2**64
-        return min(self.median_s * math.exp(self.sigma * NormalDist().inv_cdf(u)), self.cap_s)
-
 
 class Script:
     def __init__(self, spec: dict | None = None, faults: dict[str, float] | None = None, split_reasoning=False):
@@ -113,55 +87,23 @@ class Script:
         return rule.get("status"), text, rule.get("finish_reason", "stop")
 
 
-def error_body(code: int, message: str) -> dict:
-    kind = ERROR_TYPES.get(code, "InternalServerError" if code >= 500 else "APIError")
-    return {"error": {"message": message, "type": kind, "code": code}}
-
-
-def message_parts(text: str, split_reasoning: bool) -> dict:
-    """The assistant message's fields: the text, or its reasoning and content apart (vLLM's reasoning parser)."""
-    if split_reasoning and "</think>" in text:
-        reasoning, _, content = text.partition("</think>")
-        return {"content": content.strip(), "reasoning_content": reasoning.replace("<think>", "").strip()}
-    return {"content": text}
-
-
-def pieces(text: str, parts: int = STREAM_PIECES) -> list[str]:
-    size = max(1, -(-len(text) // parts))
-    return [text[i:i + size] for i in range(0, len(text), size)]
-
-
-def stream_choices(answers: list[tuple[str, str]], chat: bool, split_reasoning: bool):
-    """The ``choices`` entries of the streamed chunks, in order: each choice's pieces, then its finish."""
-    for i, (text, finish) in enumerate(answers):
-        if not chat:
-            for piece in pieces(text):
-                yield {"index": i, "text": piece, "logprobs": None, "finish_reason": None}
-            yield {"index": i, "text": "", "logprobs": None, "finish_reason": finish}
-            continue
-        yield {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-        parts = message_parts(text, split_reasoning)
-        for field in ("reasoning_content", "content"):
-            for piece in pieces(parts.get(field, "")):
-                yield {"index": i, "delta": {field: piece}, "finish_reason": None}
-        yield {"index": i, "delta": {}, "finish_reason": finish}
-
-
-def make_app(script: Script, latency: Latency | float, log_path: str | None, models: list[str] | None = None):
-    """``latency`` is a ``Latency`` or fixed seconds; ``models`` None accepts every model name."""
+def make_app(script: Script, latency: Latency | float, log_path: str | None, models: list[str] | None = None,
+             limit: WindowLimit | None = None, batch_delay_s: float = 0.3):
+    """``latency`` is a ``Latency`` or fixed seconds; ``models`` None accepts every model name; ``limit``
+    refuses completion requests beyond a rate; a batch takes about ``batch_delay_s`` to complete."""
     from aiohttp import web
 
     if not isinstance(latency, Latency):
         latency = Latency(float(latency))
     log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115 (lives as long as the app)
 
-    def error_response(code: int, message: str):
-        return web.json_response(error_body(code, message), status=code,
-                                 headers={"Retry-After": "0"} if code == 429 else None)
+    def error_response(code: int, message: str, headers: dict | None = None):
+        headers = headers if headers is not None else ({"Retry-After": "0"} if code == 429 else None)
+        return web.json_response(error_body(code, message), status=code, headers=headers)
 
-    async def complete(request: web.Request, chat: bool):
-        t_start = time.time()
-        body = await request.json()
+    def answer(body: dict, chat: bool, t_start: float) -> dict:
+        """The outcome of one completion request (its attempt counted, logged): ``code`` (None: answered)
+        and ``message``, ``outcome``, ``delay``, and for an answer ``head``, ``answers``, ``usage``."""
         prompt = body["messages"][-1]["content"] if chat else body["prompt"]
         seed = int(body.get("seed") or 0)
         n, model, stream = int(body.get("n") or 1), body.get("model"), bool(body.get("stream"))
@@ -189,13 +131,9 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
             log.write(json.dumps({"prompt": prompt, "seed": seed, "attempt": attempt, "outcome": outcome,
                                   "t_start": t_start, "latency_s": delay, "model": model, "n": n,
                                   "stream": stream}) + "\n")
-        if delay:
-            await asyncio.sleep(delay)
-        if outcome == "drop":
-            request.transport.close()  # the client sees the connection die mid-request
-            raise web.HTTPInternalServerError()
-        if code:
-            return error_response(code, message)
+        out = {"code": code, "message": message, "outcome": outcome, "delay": delay}
+        if code or outcome == "drop":
+            return out
         answers = []
         for i in range(n):
             _, text, finish = script.answer(prompt, seed + i)
@@ -204,19 +142,47 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": completion_tokens,
                  "total_tokens": len(prompt.split()) + completion_tokens}
         head = {"id": f"cmpl-{script.counts['ok']}", "created": int(t_start), "model": model}
-        if stream:
-            return await send_stream(request, head, answers, chat, usage,
-                                     bool((body.get("stream_options") or {}).get("include_usage")))
-        if chat:
-            choices = [{"index": i, "message": {"role": "assistant", **message_parts(text, script.split_reasoning)},
-                        "finish_reason": finish} for i, (text, finish) in enumerate(answers)]
-        else:
-            choices = [{"index": i, "text": text, "finish_reason": finish} for i, (text, finish) in enumerate(answers)]
-        return web.json_response({**head, "object": "chat.completion" if chat else "text_completion",
-                                  "choices": choices, "usage": usage})
+        return {**out, "head": head, "answers": answers, "usage": usage}
 
-    async def send_stream(request, head: dict, answers, chat: bool, usage: dict, include_usage: bool):
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    def batch_answer(body: dict, chat: bool) -> tuple[int, dict]:
+        """A batch line's status code and response body (no latency: the batch has its own pace)."""
+        a = answer(body, chat, time.time())
+        if a["outcome"] == "drop":
+            return 500, error_body(500, "the request was dropped")
+        if a["code"]:
+            return a["code"], error_body(a["code"], a["message"])
+        return 200, completion_body(a["head"], a["answers"], chat, a["usage"], script.split_reasoning)
+
+    async def complete(request: web.Request, chat: bool):
+        t_start = time.time()
+        body = await request.json()
+        headers: dict = {}
+        if limit is not None:
+            prompt = body["messages"][-1]["content"] if chat else body["prompt"]
+            ok, headers = limit.admit(len(prompt.split()) + int(body.get("max_tokens") or 0))
+            if not ok:  # refused before any work; the script's attempts and faults are left as they were
+                script.counts["rate_limited"] += 1
+                if log:
+                    log.write(json.dumps({"prompt": prompt, "seed": body.get("seed"), "outcome": "rate_limited",
+                                          "t_start": t_start}) + "\n")
+                return error_response(429, "Rate limit reached for requests", headers)
+        a = answer(body, chat, t_start)
+        if a["delay"]:
+            await asyncio.sleep(a["delay"])
+        if a["outcome"] == "drop":
+            request.transport.close()  # the client sees the connection die mid-request
+            raise web.HTTPInternalServerError()
+        if a["code"]:
+            return error_response(a["code"], a["message"], headers or None)
+        if body.get("stream"):
+            return await send_stream(request, a["head"], a["answers"], chat, a["usage"],
+                                     bool((body.get("stream_options") or {}).get("include_usage")), headers)
+        return web.json_response(completion_body(a["head"], a["answers"], chat, a["usage"], script.split_reasoning),
+                                 headers=headers)
+
+    async def send_stream(request, head: dict, answers, chat: bool, usage: dict, include_usage: bool, headers):
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           **headers})
         await resp.prepare(request)
         head = {**head, "object": "chat.completion.chunk" if chat else "text_completion"}
         for choice in stream_choices(answers, chat, script.split_reasoning):
@@ -239,12 +205,27 @@ def make_app(script: Script, latency: Latency | float, log_path: str | None, mod
                                        "NAME,NAME to list names and refuse others)")
         return web.json_response({"object": "list", "data": [{"id": name, "object": "model"} for name in models]})
 
-    async def stats(request):
-        return web.json_response(dict(script.counts))
+    jobs = BatchJobs(batch_answer, batch_delay_s)
 
-    app = web.Application()
+    async def stats(request):
+        return web.json_response({**script.counts, **jobs.counts})
+
+    async def embeddings(request):
+        body = await request.json()
+        texts = [body["input"]] if isinstance(body.get("input"), str) else list(body.get("input") or [])
+        script.counts["embeddings"] += 1
+        if log:
+            log.write(json.dumps({"embeddings": len(texts), "model": body.get("model"), "t_start": time.time()}) + "\n")
+        if models is not None and body.get("model") not in models:
+            return error_response(404, f"The model `{body.get('model')}` does not exist.")
+        return web.json_response({"object": "list", "model": body.get("model"), "usage": {"prompt_tokens": 0},
+                                  "data": [{"object": "embedding", "index": i, "embedding": hashed_embedding(t)}
+                                           for i, t in enumerate(texts)]})
+
+    app = web.Application(client_max_size=256 * 2**20)  # batch files are uploaded whole
     app.add_routes([web.post("/v1/chat/completions", chat), web.post("/v1/completions", plain),
-                    web.get("/v1/models", list_models), web.get("/stats", stats)])
+                    web.get("/v1/models", list_models), web.get("/stats", stats),
+                    web.post("/v1/embeddings", embeddings), *batch_routes(jobs)])
     return app
 
 
@@ -279,8 +260,16 @@ class ServerProcess:
 
     def __init__(self, script: dict | None = None, *, latency_ms: float = 0.0, faults: str | None = None,
                  split_reasoning: bool = False, log: str | None = None, port: int = 0,
-                 latency: str | None = None, models: list[str] | None = None):
-        self.args = ["--latency-ms", str(latency_ms), "--port", str(port)]
+                 latency: str | None = None, models: list[str] | None = None, rate_limit: int | None = None,
+                 token_limit: int | None = None, limit_window_s: float = 1.0, limit_headers: bool = True,
+                 batch_delay_s: float = 0.3):
+        self.args = ["--latency-ms", str(latency_ms), "--port", str(port), "--batch-delay-ms",
+                     str(batch_delay_s * 1000), "--limit-window", str(limit_window_s)]
+        for flag, value in (("--rate-limit", rate_limit), ("--token-limit", token_limit)):
+            if value is not None:
+                self.args += [flag, str(value)]
+        if not limit_headers:
+            self.args.append("--no-limit-headers")
         if latency:
             Latency.parse(latency)  # a bad spec fails here, not as a child that never prints its port
             self.args += ["--latency", latency]
@@ -349,6 +338,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--split-reasoning", action="store_true", help="return reasoning_content separately (chat)")
     ap.add_argument("--log", help="append one JSON line per request here")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--rate-limit", type=int, help="completion requests let through per --limit-window (429 beyond)")
+    ap.add_argument("--token-limit", type=int, help="tokens (prompt words + max_tokens) per --limit-window")
+    ap.add_argument("--limit-window", type=float, default=1.0, help="seconds of the rate limit's sliding window")
+    ap.add_argument("--no-limit-headers", action="store_true", help="no x-ratelimit-* headers on answers")
+    ap.add_argument("--batch-delay-ms", type=float, default=300.0, help="how long a batch takes to complete")
     args = ap.parse_args(argv)
     spec = read_script(args.script) if args.script else None
     script = Script(spec, parse_faults(args.faults), args.split_reasoning)
@@ -356,7 +350,12 @@ def main(argv: list[str] | None = None) -> None:
     models = [m.strip() for m in (args.models or "").split(",") if m.strip()] or None
 
     async def serve():
-        runner = web.AppRunner(make_app(script, latency, args.log, models), access_log=None)
+        limit = None
+        if args.rate_limit is not None or args.token_limit is not None:
+            limit = WindowLimit(args.rate_limit, args.token_limit, args.limit_window,
+                                headers=not args.no_limit_headers)
+        runner = web.AppRunner(make_app(script, latency, args.log, models, limit, args.batch_delay_ms / 1000),
+                               access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", args.port, backlog=1024)
         await site.start()

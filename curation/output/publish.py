@@ -32,7 +32,7 @@ from curation.output.report import (
 from curation.output.shards import TRAIN_SCHEMA, to_train, write_recipe, write_report, write_shards
 from curation.stages.contract import REJECTED_SCHEMA, Funnel
 from curation.stages.problem_stages import PROBLEM_STAGES
-from curation.teachers.generation_stats import PartGeneration
+from curation.teachers.generation_stats import PartGeneration, Prices
 
 if TYPE_CHECKING:
     from curation.run.context import RunContext  # the run is the driver's; publishing only reads it
@@ -45,18 +45,21 @@ STAGES = ("load", *PROBLEM_STAGES, "generate", "format", "verify", "select")
 PUBLISH_STEPS = ("train shards", "rejected shards", "index", "report and card")
 
 
-def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunReport:
-    """Publish the ``n_parts`` finished parts of ``run`` (a ``curation.run.context.RunContext``)."""
+def publish(run: RunContext, n_parts: int, on_step=lambda step: None, pending: dict | None = None) -> RunReport:
+    """Publish the ``n_parts`` parts of ``run`` (a ``curation.run.context.RunContext``). ``pending``: the
+    run stopped with parts waiting for answers (``--budget-usd``): the finished parts are published
+    and the report says what waits."""
     from data_cards import render_dataset_card
 
     cfg, src, work, out_dir, lengths = run.cfg, run.source, run.work, run.out_dir, run.lengths
     executor = run.executor.describe()
     judge = run.llm_judge.summary() if run.llm_judge is not None else None
     funnel = Funnel(STAGES)
-    sample_parts = [work.done(work.sample_part(k)) for k in range(n_parts)]
+    done = {k: info for k in range(n_parts) if (info := work.done(work.sample_part(k))) is not None}
+    sample_parts = list(done.values())
     for k in range(n_parts):
         funnel.merge([work.done(work.load_part(k))])
-        funnel.merge(sample_parts[k]["counts"])
+        funnel.merge(done[k]["counts"] if k in done else [])
     funnel.merge([work.done(stage) for stage in PROBLEM_STAGES])
     total_train = funnel["select"].kept
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,13 +73,13 @@ def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunRepo
         verdict_paths.update(part["summary"]["decided_by"])
 
     def train_frames():
-        for k in range(n_parts):
+        for k in done:
             yield to_train(work.read(work.sample_part(k)), lengths.unit)
 
     def rejected_frames():
         yield from (work.read(work.rejected(work.load_part(k))) for k in range(n_parts))
         yield from (work.read(work.rejected(stage)) for stage in PROBLEM_STAGES)
-        yield from (work.read(work.rejected(work.sample_part(k))) for k in range(n_parts))
+        yield from (work.read(work.rejected(work.sample_part(k))) for k in done)
 
     total_rejected = sum(sum(s.rejected.values()) for s in funnel.stages.values())
     train_files = write_shards(train_frames(), total_train, cfg.output.shard_rows, out_dir / "data", "train",
@@ -105,7 +108,7 @@ def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunRepo
                                 judge),
         teacher=teacher_report(cfg),
         generation=generation_report([PartGeneration.from_dict(p["generation"]) if p.get("generation") else None
-                                      for p in sample_parts]),
+                                      for p in sample_parts], Prices.of(cfg.cost)),
         decontamination=_portable_sources(work.done("decontaminate")["info"]),
         near_dedup={k: portable(v) if k == "against" else v for k, v in work.done("near_dedup")["info"].items()},
         isolation=isolation_report(cfg),
@@ -116,9 +119,12 @@ def publish(run: RunContext, n_parts: int, on_step=lambda step: None) -> RunRepo
         work_dir=portable(str(work.root)),
         executor=executor,
         card_tags=list(domain.card_tags),
+        pending=pending,
+        batch_files=run.batch_files or None,
     )
     recipe = portable_recipe(cfg.to_dict())
     recipe["output"].pop("out_dir", None)
+    recipe.pop("batch", None)  # how answers travelled (files of this machine), not what decides the rows
     _write_index(cfg, out_dir)
     on_step("index")
     write_recipe(out_dir, recipe)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from curation.config import CurateConfig
 from curation.domains import get_domain
 from curation.settings import portable_path as portable
-from curation.teachers.generation_stats import ROUND_KEYS, PartGeneration
+from curation.teachers.generation_stats import ORIGINS, ROUND_KEYS, PartGeneration, Prices
 
 
 @dataclass
@@ -85,11 +85,15 @@ class RunReport:
     work_dir: str
     executor: dict = field(default_factory=dict)  # kind, nodes, CPUs, isolation per node, task seconds
     card_tags: list[str] = field(default_factory=list, metadata={"json": False})
+    # parts that wait for answers (--budget-usd reached): reason, requests, problems, parts; and the batch
+    # output files the run read (--import-responses, --batch). Left out of report.json when None.
+    pending: dict | None = field(default=None, metadata={"json": "unless None"})
+    batch_files: list[dict] | None = field(default=None, metadata={"json": "unless None"})
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         for f in dataclasses.fields(self):
-            if f.metadata.get("json") is False:
+            if f.metadata.get("json") is False or (f.metadata.get("json") == "unless None" and out[f.name] is None):
                 out.pop(f.name)
         return out
 
@@ -148,18 +152,24 @@ def length_stats(values: list[int]) -> dict:
         statistics.fmean(values), 1), "p90": q(0.9), "max": ordered[-1], "total": sum(values)}
 
 
+# client settings the report names only when they are set (reports from before them stay as they were)
+OPTIONAL_LIMITS = ("requests_per_minute", "tokens_per_minute")
+
+
 def teacher_report(cfg: CurateConfig) -> dict:
     """The teacher settings that shaped the data (a replay run: only the recorded sampling ones)."""
     from curation.teachers.samples import teacher_info
 
     if cfg.teacher.backend == "replay":
         return teacher_info(cfg.teacher, cfg.teacher.seed)
-    out = {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"}
+    out = {k: v for k, v in dataclasses.asdict(cfg.teacher).items() if k != "api_key_env"
+           and not (k in OPTIONAL_LIMITS and v is None)}
     return {**out, "model": portable(out["model"])}
 
 
-def generation_report(parts: list[PartGeneration | None]) -> dict | None:
-    """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts.
+def generation_report(parts: list[PartGeneration | None], prices: Prices | None = None) -> dict | None:
+    """Requests, tokens, errors by kind and throughput of a live teacher, summed over parts; with
+    ``prices``, what the answers cost (``cost_report``).
 
     Parts are generated concurrently, so the teacher's time is the union of the parts' spans
     (first request sent to last answer), not their sum."""
@@ -188,7 +198,34 @@ def generation_report(parts: list[PartGeneration | None]) -> dict | None:
                completion_tokens_per_s=round(out["completion_tokens"] / secs, 1) if secs and out["sent"] else None,
                rounds=[{"round": r, **dict(c)} for r, c in sorted(rounds.items())],
                first_errors=first_errors, duplicate_responses=duplicates)
+    if imported := sum(p.imported for p in parts):  # answers read from batch files (none: the key is left out)
+        out["imported"] = imported
+    if prices is not None:
+        out.update(cost_report(parts, prices))
     return out
+
+
+def cost_report(parts: list[PartGeneration], prices: Prices) -> dict:
+    """``cost_usd``: the price of the answers the parts received from the teacher (live, and read from
+    batch files by the run that finished the part, at ``batch_factor``); ``cost``: the prices, tokens
+    and USD by origin, the price of the answers reused from the store (paid for by earlier runs) and
+    the total of both. An answer whose server reported no usage counts zero tokens."""
+    tokens = {origin: [0, 0, 0] for origin in ORIGINS}
+    for p in parts:
+        for origin, (n, prompt, completion) in p.tokens.items():
+            for i, v in enumerate((n, prompt, completion)):
+                tokens[origin][i] += v
+
+    def priced(*origins: str) -> dict:
+        n, prompt, completion = (sum(tokens[o][i] for o in origins) for i in range(3))
+        usd = sum(prices.usd(tokens[o][1], tokens[o][2], batch=o.endswith("batch")) for o in origins)
+        return {"answers": n, "prompt_tokens": prompt, "completion_tokens": completion, "usd": round(usd, 6)}
+
+    received, reused = priced("live", "batch"), priced("reused_live", "reused_batch")
+    return {"cost_usd": received["usd"],
+            "cost": {"price_input": prices.input, "price_output": prices.output,
+                     "batch_price_factor": prices.batch_factor, "live": priced("live"), "batch": priced("batch"),
+                     "reused": reused, "total_usd": round(received["usd"] + reused["usd"], 6)}}
 
 
 def _union_seconds(spans: list[list[float]]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -39,6 +39,8 @@ class RunContext:
     started: float  # wall clock at the start, for the report
     console: Console
     responses: ResponseStore | None = None  # a live teacher's paid answers, kept outside the work folder
+    batch_files: list[dict] = field(default_factory=list)  # batch output files read (``ImportSummary.to_dict``)
+    spent_usd: float = 0.0  # with prices: what this process paid for answers (live, and batch files it read)
 
     @classmethod
     def open(cls, cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,

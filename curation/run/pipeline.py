@@ -8,6 +8,10 @@
    scheduler over every unfinished part at once (``curation.run.streaming``);
 4. publish: shards, rejected shards, report, recipe, card (always redone; it is cheap).
 
+Requests a live teacher is not asked now (``--export-requests``, ``--batch``, ``--budget-usd``) are
+dealt with by ``curation.run.batch_rounds``: a run that waits for answers publishes nothing
+(``AnswersPending``), except when the budget stopped it (its finished parts are published).
+
 Every part's outputs are written atomically with a completion marker (``curation.workdir``), so
 re-running the same command after a kill skips finished parts and publishes the same rows. The
 driver (this module) keeps the work folder, the markers and the teacher, all in the run's
@@ -25,6 +29,7 @@ from rich.console import Console
 from curation.config import CurateConfig
 from curation.output.publish import PUBLISH_STEPS, publish
 from curation.progress import DEFAULT_EVERY_S, RunProgress
+from curation.run.batch_rounds import AnswersPending, Pending, import_files, teacher_passes
 from curation.run.context import RunContext
 from curation.run.part_work import PartResult
 from curation.run.streaming import StreamingScheduler, StreamProgress
@@ -35,6 +40,7 @@ from curation.stages.contract import StageResult, rejected_frame, timed, to_reje
 from curation.stages.load import load_stage
 from curation.stages.problem_stages import PROBLEM_STAGES
 from curation.teachers.base import LiveTeacher
+from curation.teachers.batch import BatchAPIError
 
 
 def _load_phase(run: RunContext, progress: RunProgress) -> int:
@@ -64,7 +70,7 @@ def _load_phase(run: RunContext, progress: RunProgress) -> int:
         kept += info["kept"]
         rejected.update(info["rejected"])
         progress.update(task, advance=1, status=f"{rows_seen} rows")
-    if not kept and (problem := nothing_loaded_problem(rows_seen, dict(rejected), columns)):
+    if not kept and (problem := nothing_loaded_problem(rows_seen, dict(rejected), columns, src.mapping)):
         raise ConfigError([problem])  # nothing to curate: a mistake in the mapping, not an empty result
     if not rows_seen and skipped[0]:
         where = ", ".join(f"{k}={v}" for k, v in src.where)
@@ -102,7 +108,8 @@ def _problem_phase(run: RunContext, n_parts: int, progress: RunProgress) -> set[
                 problems = pl.concat(frames) if frames else pl.DataFrame(schema={c: pl.String for c in cols})
             remaining = problems.filter(~pl.col("row_index").is_in(list(dropped))) if dropped else problems
             progress.update(task, status=stage)
-            result = timed(fn, remaining, run.cfg, run.executor)
+            result = timed(fn, remaining, run.cfg, run.executor, run.llm_judge,
+                           status=lambda text: progress.update(task, status=text))
             work.write(work.rejected(stage), _with_source_rows(result, run, n_parts))
             work.write(stage, result.rejected.select("row_index"))
             work.mark_done(stage, {**result.count(), "info": result.info})
@@ -111,7 +118,9 @@ def _problem_phase(run: RunContext, n_parts: int, progress: RunProgress) -> set[
     return dropped
 
 
-def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: RunProgress) -> None:
+def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: RunProgress) -> Pending | None:
+    """Every unfinished part generated, verified, selected and written; a live teacher's requests that
+    were not sent (batch files, the budget) are returned as ``Pending``."""
     work = run.work
     kept_total = 0
 
@@ -138,14 +147,20 @@ def _sample_phase(run: RunContext, n_parts: int, dropped: set[int], progress: Ru
     task = progress.add_task("generate + verify (parts)", total=n_parts, completed=n_parts - len(pending),
                              status=f"{kept_total} kept")
     if isinstance(run.teacher, LiveTeacher):
-        _stream(run, run.teacher, pending, problems_of, finished, progress)
-        return
+        teacher = run.teacher
+
+        def stream(parts: list[int], defer: bool, spent_before: float) -> StreamingScheduler:
+            return _stream(run, teacher, parts, problems_of, finished, progress, defer, spent_before)
+
+        return teacher_passes(run, pending, stream, say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"),
+                              status=lambda m: progress.update(task, status=m))
     for k, result in run.executor.run_parts((k, problems_of(k)) for k in pending):
         finished(k, result)
+    return None
 
 
 def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_of, finished,
-            progress: RunProgress) -> None:
+            progress: RunProgress, defer: bool = False, spent_before: float = 0.0) -> StreamingScheduler:
     """Live teacher: one streaming scheduler over every unfinished part (``curation.run.streaming``)."""
     total = (run.work.done("near_dedup") or {}).get("kept", 0)  # problems to settle over the whole run
     settled_before = total - sum(problems_of(k).height for k in pending)
@@ -155,8 +170,10 @@ def _stream(run: RunContext, teacher: LiveTeacher, pending: list[int], problems_
         progress.update(task, completed=settled_before + counts.settled, status=counts.status(total, settled_before))
 
     scheduler = StreamingScheduler(run.cfg, pending, problems_of, teacher, run.responses, run.executor, finished,
-                                   say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"), progress=show)
+                                   say=lambda m: run.console.print(f"[yellow]{m}[/yellow]"), progress=show,
+                                   defer=defer, spent_before=spent_before)
     scheduler.run()
+    return scheduler
 
 
 def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, restart: bool = False,
@@ -170,15 +187,24 @@ def run_curation(cfg: CurateConfig, *, source: ResolvedSource | None = None, res
     run = RunContext.open(cfg, source=source, restart=restart, drop_answers=drop_answers, console=console)
     try:
         run.executor.start()  # ray: joins or starts the cluster, checks every node's sandbox
+        if run.responses is not None and cfg.batch.import_responses:
+            import_files(run, say=run.console.print)
         with RunProgress(run.console, every=progress_every, quiet=quiet) as progress:
             n_parts = _load_phase(run, progress)
             dropped = _problem_phase(run, n_parts, progress)
-            _sample_phase(run, n_parts, dropped, progress)
+            waiting = _sample_phase(run, n_parts, dropped, progress)
+            if waiting is not None and not waiting.publishes:
+                raise AnswersPending(waiting)
             task = progress.add_task("publish", total=len(PUBLISH_STEPS))
             report = publish(run, n_parts, on_step=lambda done: progress.update(task, advance=1,
-                                                                               status=f"{done} written"))
+                                                                               status=f"{done} written"),
+                             pending=waiting.to_dict() if waiting else None)
+    except BatchAPIError as exc:
+        raise TeacherFailed(str(exc)) from None
     finally:
         run.close()
+    if waiting is not None:
+        run.console.print(f"[yellow]{waiting.message()}[/yellow]")
     _check_generation(report.generation, run.console)
     return report.to_dict()
 

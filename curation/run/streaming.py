@@ -16,6 +16,14 @@ decisions per problem are the barrier's, so the same seeds and answers give the 
 Every answer is committed to the response store the moment it arrives
 (``curation.teachers.response_store``); a re-run, or a run of a changed recipe, is served every
 request the store can answer and asks the teacher only for the rest.
+
+Deferred requests (``defer``: ``--export-requests``, ``--batch``, a teacher with nowhere to ask, or
+``--budget-usd`` once reached): a request the store cannot answer is kept in ``deferred`` instead of
+being sent. Its problem waits (it is neither failed nor settled), and a part whose every unsettled
+problem waits is put aside (``parked``: not written, not marked done, its memory freed); the next
+run is served the answers from the store and goes on from there. With prices (``--price-input``,
+``--price-output``) the progress line shows the spend of this process, and ``--budget-usd`` stops
+the sending once the spend, with the requests in flight at the mean price so far, reaches it.
 """
 
 from __future__ import annotations
@@ -32,42 +40,11 @@ import polars as pl
 from curation.config import CurateConfig
 from curation.run.executors.base import Executor
 from curation.run.part_work import PartResult
-from curation.stages.contract import StageResult, rejected_frame, split_by_reason, timed
-from curation.stages.select import select_stage
-from curation.teachers import Completion, GenRequest, LazyTeacher, LiveTeacher, RequestQueue, build_prompt, sample_seed
-from curation.teachers.generation_stats import PartGeneration
+from curation.run.stream_parts import Part, Problem, assemble
+from curation.teachers import Completion, GenRequest, LazyTeacher, LiveTeacher, RequestQueue, sample_seed
+from curation.teachers.generation_stats import Prices
 from curation.teachers.response_store import ResponseStore
 from curation.teachers.samples import sample_row, samples_frame, teacher_info
-
-
-@dataclass
-class _Problem:
-    row: dict
-    pos: int  # order within the part
-    prompt: str
-    asked: int = 0
-    verified: int = 0
-    round: int = 0
-    outstanding: int = 0
-    arrived: list[Completion] = field(default_factory=list)
-    answered_any: bool = False
-    failures: Counter = field(default_factory=Counter)
-    seen: set = field(default_factory=set)  # hashes of its response texts (identical answers)
-
-
-class _Part:
-    def __init__(self, k: int, frame: pl.DataFrame, cfg: CurateConfig):
-        self.k, self.frame = k, frame
-        t = cfg.teacher
-        self.problems = {row["row_index"]: _Problem(row, pos, build_prompt(cfg.domain, row["problem"],
-                                                                           row["reference"], t.prompt))
-                         for pos, row in enumerate(frame.iter_rows(named=True))}
-        self.unsettled = len(self.problems)
-        self.frames: dict[tuple[int, str], list[pl.DataFrame]] = defaultdict(list)  # (round, kind) -> frames
-        self.answered_in_round: Counter = Counter()
-        self.seconds = Counter()  # format / verify seconds attributed to this part
-        self.verdicts: dict[int, Counter] = defaultdict(Counter)  # per round: verify.verdict_outcome counts
-        self.stats = PartGeneration()
 
 
 @dataclass
@@ -84,6 +61,9 @@ class StreamProgress:
     queued: int = 0  # requests waiting in the queue
     elapsed: float = 0.0
     per_round: dict[int, int] = field(default_factory=dict)  # requests asked per round
+    spent_usd: float | None = None  # with prices: what this process has paid for answers
+    budget_usd: float | None = None
+    deferred: int = 0  # requests kept for later (batch files, the budget)
 
     def status(self, total: int, settled_before: int) -> str:
         """The progress line: ``total`` problems to settle over the run, ``settled_before`` by earlier runs."""
@@ -94,7 +74,13 @@ class StreamProgress:
         rounds = " ".join(f"r{r} {n}" for r, n in self.per_round.items())
         return (f"in flight {in_flight} | answered {self.answered} | verified {self.verified} | failed {self.failed} | "
                 f"asked {rounds} | {self.completion_tokens / max(self.elapsed, 1e-9):,.0f} tok/s | "
-                f"problems {settled}/{total} {eta}")
+                f"problems {settled}/{total} {eta}" + self._spend())
+
+    def _spend(self) -> str:
+        out = ""
+        if self.spent_usd is not None:
+            out += f" | spent ${self.spent_usd:,.4f}" + (f" of ${self.budget_usd:,.2f}" if self.budget_usd else "")
+        return out + (f" | deferred {self.deferred}" if self.deferred else "")
 
 
 class StreamingScheduler:
@@ -104,7 +90,8 @@ class StreamingScheduler:
                  teacher: LiveTeacher, store: ResponseStore, executor: Executor,
                  finished: Callable[[int, PartResult], None],
                  *, say: Callable[[str], None] = lambda m: None,
-                 progress: Callable[[StreamProgress], None] | None = None):
+                 progress: Callable[[StreamProgress], None] | None = None, defer: bool = False,
+                 spent_before: float = 0.0):
         t = cfg.teacher
         self.cfg, self.todo, self.open_part, self.teacher = cfg, list(parts), open_part, teacher
         self.store = store  # paid answers: served from here first, every new one committed here
@@ -114,12 +101,21 @@ class StreamingScheduler:
         self.budget = t.budget or t.samples * t.rounds
         self.target_queued = 2 * t.concurrency  # requests kept waiting so the teacher never idles
         self.max_open = max(4, -(-4 * t.concurrency // max(1, cfg.output.part_size * t.samples)))
-        self.open: dict[int, _Part] = {}
-        self.waiting: dict[tuple[str, int], list[tuple[_Part, _Problem]]] = defaultdict(list)
-        self.verify_buffer: list[tuple[_Part, _Problem, int, list[Completion]]] = []
+        self.open: dict[int, Part] = {}
+        self.waiting: dict[tuple[str, int], list[tuple[Part, Problem]]] = defaultdict(list)
+        self.verify_buffer: list[tuple[Part, Problem, int, list[Completion]]] = []
         self.counts = StreamProgress()  # run-wide
         self.errors_said: set[str] = set()
         self.per_round: Counter = Counter()  # requests asked per round, run-wide
+        # deferred requests (see the module docstring) and the parts put aside for them
+        self.prices, self.budget_usd = Prices.of(cfg.cost), cfg.cost.budget_usd
+        self.spent = spent_before  # this process's spend (answers of batch files it read included)
+        self.live_spent = 0.0
+        self.budget_reached = self.budget_usd is not None and self.spent >= self.budget_usd
+        self.defer = defer or self.budget_reached
+        self.deferred: dict[tuple[str, int], GenRequest] = {}
+        self.parked: list[int] = []
+        self.waiting_problems = 0  # problems of the parked parts that wait for a deferred request
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -167,16 +163,26 @@ class StreamingScheduler:
         while self.todo and len(self.open) < self.max_open and (not self.open or self.queue.qsize()
                                                                  < self.target_queued):
             k = self.todo.pop(0)
-            part = _Part(k, self.open_part(k), self.cfg)
+            part = Part(k, self.open_part(k), self.cfg)
             self.open[k] = part
             if not part.problems:
                 self._finish(part)
             for p in list(part.problems.values()):
                 self._start_round(part, p)
+            self._park_if_waiting(part)
         if not self.todo and not self.open:
             self.all_done.set()
 
-    def _start_round(self, part: _Part, p: _Problem) -> None:
+    def _park_if_waiting(self, part: Part) -> bool:
+        """Put a part aside when every problem it has left waits for a deferred request."""
+        if part.blocked and part.unsettled == part.blocked and part.k in self.open:
+            del self.open[part.k]
+            self.parked.append(part.k)
+            self.waiting_problems += part.blocked
+            return True
+        return False
+
+    def _start_round(self, part: Part, p: Problem) -> None:
         t = self.cfg.teacher
         n = min(t.samples, self.budget - p.asked)
         p.round += 1
@@ -189,9 +195,16 @@ class StreamingScheduler:
         self.per_round[p.round] += n
         for req in reqs:
             done = self.store.get(req)
-            if done is not None:  # answered before (this recipe or another): served from the store
-                part.stats.reused += 1
-                self._arrive(part, p, done)
+            if done is not None:  # answered before (this recipe or another, or a batch file): from the store
+                origin = self._origin(req, done)
+                if origin == "batch":
+                    part.stats.imported += 1
+                else:
+                    part.stats.reused += 1
+                self._arrive(part, p, done, origin)
+                continue
+            if self.defer:
+                self._defer(part, p, req)
                 continue
             part.stats.sent += 1
             part.stats.round(p.round)["sent"] += 1
@@ -205,6 +218,34 @@ class StreamingScheduler:
                 self.queue.put(req, (part.k, p.round, p.pos, req.sample_index))
                 if self.serving is None:
                     self.serving = asyncio.ensure_future(self._serve())
+
+    def _origin(self, req: GenRequest, c: Completion) -> str:
+        """Where a stored answer came from: a batch file read by this process, else an earlier run."""
+        if c.extra.get("via") == "batch":
+            return "batch" if self.store.fresh(req) else "reused_batch"
+        return "reused_live"
+
+    def _defer(self, part: Part, p: Problem, req: GenRequest) -> None:
+        self.deferred.setdefault(req.key, req)
+        self.counts.deferred = len(self.deferred)
+        if not p.blocked:
+            p.blocked = True
+            part.blocked += 1
+
+    def _stop_asking(self) -> None:
+        """The budget is reached: what is queued and every later request is deferred."""
+        self.defer = self.budget_reached = True
+        drained, _ = self.queue.take_ready(len(self.requests) + 1)
+        for req in drained:
+            self.requests.pop(req.key, None)
+            self.counts.sent -= 1
+            for part, p in self.waiting.pop(req.key, []):
+                self._defer(part, p, req)
+        self.say(f"budget: ${self.spent:,.4f} spent of --budget-usd {self.budget_usd:g} (with the requests in "
+                 f"flight); no more requests are sent, {len(self.deferred)} wait for a re-run")
+        for part in list(self.open.values()):
+            self._park_if_waiting(part)
+        self._open_more()
 
     async def _serve(self) -> None:
         if isinstance(self.teacher, LazyTeacher):
@@ -221,16 +262,26 @@ class StreamingScheduler:
         req = self.requests.pop((c.problem_id, c.sample_index), None)
         if req is not None:
             self.store.put(req, c)  # committed before anything else happens to it
+        if c.ok and self.prices is not None:
+            cost = self.prices.usd(c.prompt_tokens or 0, c.completion_tokens or 0)
+            self.spent += cost
+            self.live_spent += cost
         for part, p in self.waiting.pop((c.problem_id, c.sample_index), []):
             if c.ok:
                 part.stats.last_answer = time.time()
             self._arrive(part, p, c)
+        if self.budget_usd is not None and not self.defer:
+            in_flight = self.counts.sent - self.counts.done - self.queue.qsize()
+            mean = self.live_spent / self.counts.answered if self.counts.answered else 0.0
+            if self.spent + in_flight * mean >= self.budget_usd:
+                self._stop_asking()
         self._open_more()
 
-    def _arrive(self, part: _Part, p: _Problem, c: Completion) -> None:
+    def _arrive(self, part: Part, p: Problem, c: Completion, origin: str = "live") -> None:
         s = part.stats
         s.retried.update(c.extra.get("retried", {}))
         if c.ok:
+            s.count(origin, c.prompt_tokens, c.completion_tokens)
             p.arrived.append(c)
             p.answered_any = True
             s.answered += 1
@@ -301,7 +352,7 @@ class StreamingScheduler:
                                                      if ri in groups},
                          {"format": fmt.seconds * share, "verify": ver.seconds * share})
 
-    def _record(self, part: _Part, p: _Problem, rnd: int, n: int, groups: dict, seconds: dict) -> None:
+    def _record(self, part: Part, p: Problem, rnd: int, n: int, groups: dict, seconds: dict) -> None:
         part.seconds.update(seconds)
         part.answered_in_round[rnd] += n
         for kind, frame in groups.items():
@@ -312,17 +363,20 @@ class StreamingScheduler:
         self.counts.verified += verified
         self._decide(part, p)
 
-    def _decide(self, part: _Part, p: _Problem) -> None:
+    def _decide(self, part: Part, p: Problem) -> None:
         t = self.cfg.teacher
         if p.verified < t.want and p.asked < self.budget and p.round < t.rounds:
             self._start_round(part, p)
-            return
-        part.unsettled -= 1
-        self.counts.settled += 1
-        if part.unsettled == 0:
-            self._finish(part)
+        else:
+            part.unsettled -= 1
+            self.counts.settled += 1
+            if part.unsettled == 0:
+                self._finish(part)
+                return
+        if self._park_if_waiting(part):
+            self._open_more()
 
-    def _finish(self, part: _Part) -> None:
+    def _finish(self, part: Part) -> None:
         del self.open[part.k]
         loop = asyncio.get_running_loop()
 
@@ -342,37 +396,6 @@ class StreamingScheduler:
             self.counts.queued = self.queue.qsize()
             self.counts.elapsed = time.time() - self.t0
             self.counts.per_round = dict(sorted(self.per_round.items()))
+            if self.prices is not None:
+                self.counts.spent_usd, self.counts.budget_usd = self.spent, self.budget_usd
             self.progress(self.counts)
-
-
-def assemble(part: _Part, cfg: CurateConfig) -> PartResult:
-    """The part's stage results in the barrier schedule's order: generate over its problems, then
-    format and verify of each round (problems in part order, samples by index), then select."""
-    order = sorted(part.problems.values(), key=lambda p: p.pos)
-    reasons = [None if p.answered_any else "teacher_failed" for p in order]
-    details = ["" if p.answered_any else ", ".join(f"{k} x{n}" for k, n in sorted(p.failures.items()))
-               for p in order]
-    gen = split_by_reason(part.frame, "generate", reasons, details,
-                          out=pl.DataFrame({"n": range(part.stats.answered)}))
-    gen.seconds = part.stats.teacher_seconds
-    stages = [gen]
-    pos = {p.row["row_index"]: p.pos for p in order}
-
-    def joined(rnd: int, kind: str, rejected: bool = False) -> pl.DataFrame:
-        frames = sorted(part.frames.get((rnd, kind), []), key=lambda f: pos[f["row_index"][0]])
-        if frames:
-            return pl.concat(frames)
-        return rejected_frame() if rejected else samples_frame([])
-
-    rounds = part.stats.rounds
-    for rnd in sorted(rounds):
-        fmt_kept = joined(rnd, "fmt_kept")
-        fmt = StageResult("format", fmt_kept, joined(rnd, "fmt_rejected", True),
-                          part.answered_in_round[rnd], seconds=part.seconds["format"] / len(rounds))
-        ver = StageResult("verify", joined(rnd, "ver_kept"), joined(rnd, "ver_rejected", True),
-                          fmt_kept.height, seconds=part.seconds["verify"] / len(rounds),
-                          info={"verdicts": part.verdicts[rnd]})
-        stages += [fmt, ver]
-    verified = [st.kept for st in stages if st.stage == "verify" and st.kept.height]
-    stages.append(timed(select_stage, pl.concat(verified) if verified else pl.DataFrame(), cfg.select.keep))
-    return PartResult(stages[-1].kept, stages, part.stats)

@@ -46,10 +46,12 @@ def column_problems(rows: list, mapping: dict[str, str], where: dict[str, str]) 
     return out
 
 
-def nothing_loaded_problem(rows_in: int, reasons: dict[str, int], columns: list[str]) -> str | None:
-    """When every source row was rejected by the load stage: one line with the reasons and the
-    source's columns (a mapping that does not fit the source is the usual cause)."""
-    if rows_in == 0 or sum(reasons.values()) < rows_in:
+def nothing_loaded_problem(rows_in: int, reasons: dict[str, int], columns: list[str],
+                           mapping: dict[str, str]) -> str | None:
+    """When every source row was rejected by the load stage and the column the problem is read from
+    is not among the source's columns: one line with the reasons and the columns (a mapping that
+    does not fit the source). Rows that have the column but malformed values are a result, not this."""
+    if rows_in == 0 or sum(reasons.values()) < rows_in or mapping.get("problem", "problem") in columns:
         return None
     top = ", ".join(f"{k} x{n}" for k, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3])
     return (f"source: none of its {rows_in} rows became a problem ({top}); the source's columns: {_named(columns)}; "

@@ -4,7 +4,8 @@
   one rejected-row schema and the ``Funnel`` of counts;
 - ``load``: source rows -> problems (``malformed_*`` rejected);
 - ``problem_stages``: exact dedup, decontamination and near-dedup over all problems, before any
-  teacher compute (the algorithms are ``curation.dedup``'s);
+  teacher compute (the algorithms are ``curation.dedup``'s); ``decontam_judge``: with
+  ``--decontam-judge``, retrieved benchmark items put to the LLM judge (rephrasings, translations);
 - ``generate``: the traces stored in the source as samples (a live teacher's generate stage is
   assembled by ``curation.run.streaming``);
 - ``format_filters``, ``verify`` (with ``llm_judge`` for what the parsers cannot decide) and

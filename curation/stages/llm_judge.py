@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from curation.config import TeacherConfig
-from curation.teachers import GenRequest, LazyTeacher
+from curation.teachers import Completion, GenRequest, LazyTeacher
 from curation.teachers.response_store import ResponseStore
 from verifiers import Verdict, split_reasoning
 
@@ -81,9 +81,28 @@ class LLMJudge:
         self.store.close()
 
     def summary(self) -> dict:
-        """For the report: the judge and what it did over the whole run (replies from the store)."""
+        """For the report: the judge and what it did over the whole run (replies from the store), both
+        uses counted (answers, and benchmark pairs with ``--decontam-judge``)."""
         return {"backend": self.cfg.backend, "model": self.cfg.model, "replies": self.store.count(),
                 "asked_this_run": self.asked, "decided_this_run": self.decided}
+
+    def ask(self, requests: list[GenRequest]) -> list[Completion | None]:
+        """The judge's reply to each request (None: the request failed): from the response store, else
+        asked (and stored as it arrives). One batch at a time; ``asked`` counts the requests sent."""
+        with self._lock:
+            replies = [self.store.get(q) for q in requests]
+            missing = {q.key: q for q, reply in zip(requests, replies, strict=True) if reply is None}
+            if not missing:
+                return replies
+            self.asked += len(missing)
+            fresh: dict = {}
+
+            def arrived(c: Completion) -> None:
+                self.store.put(missing[(c.problem_id, c.sample_index)], c)
+                fresh[(c.problem_id, c.sample_index)] = c if c.ok else None
+
+            self.teacher.generate(list(missing.values()), arrived)
+            return [reply or fresh.get(q.key) for q, reply in zip(requests, replies, strict=True)]
 
     def rejudge(self, sample_ids: list[str], problems: list[str], responses: list[str], references: list[str],
                 verdicts: list[Verdict]) -> list[Verdict]:
@@ -97,19 +116,7 @@ class LLMJudge:
             final = split_reasoning(responses[i]).final or responses[i]
             prompt = PROMPT.format(problem=problems[i], gold=golds[i], answer=final.strip()[-_MAX_ANSWER:])
             requests[i] = GenRequest(f"judge:{sample_ids[i]}", 0, prompt, self.cfg.seed or 0)
-        with self._lock:
-            replies = {i: self.store.get(q) for i, q in requests.items()}
-            missing = {q.key: q for i, q in requests.items() if replies[i] is None}
-            if missing:
-                self.asked += len(missing)
-                fresh = {}
-
-                def arrived(c) -> None:
-                    self.store.put(missing[(c.problem_id, c.sample_index)], c)
-                    fresh[(c.problem_id, c.sample_index)] = c if c.ok else None
-
-                self.teacher.generate(list(missing.values()), arrived)
-                replies = {i: replies[i] or fresh.get(q.key) for i, q in requests.items()}
+        replies = dict(zip(requests, self.ask(list(requests.values())), strict=True))
         out = list(verdicts)
         for i, reply in replies.items():
             if reply is None:

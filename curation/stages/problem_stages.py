@@ -1,9 +1,12 @@
 """Problem-level stages, run over all problems before any teacher compute is spent.
 
 Each takes the problems still in the run (``problem_id``, ``problem``, ``reference``,
-``row_index``), the config and the executor (which computes MinHash signatures and benchmark
-matches where the run's executor says), and returns a ``StageResult`` whose ``info`` holds what the
-report says of it (benchmarks checked, clusters found).
+``row_index``), the config, the executor (which computes MinHash signatures, benchmark matches and
+retrieval candidates where the run's executor says) and the run's LLM judge (None without one), and
+returns a ``StageResult`` whose ``info`` holds what the report says of it (benchmarks checked,
+clusters found). Decontamination is the n-gram check, then, with ``--decontam-judge``, retrieval and
+the judge over what it kept (``curation.stages.decontam_judge``). ``status(text)`` shows how far a
+long stage has got.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from curation.dedup.minhash import NearDupIndex, cluster, signatures
 from curation.settings import ConfigError
 from curation.sources.benchmarks import load_benchmark
 from curation.stages.contract import StageResult, split_by_reason
+from curation.stages.decontam_judge import rephrase_matches
 
 Drops = dict[int, tuple[str, str]]
 _REPORT_CAP = 200
@@ -31,7 +35,8 @@ def _result(stage: str, problems: pl.DataFrame, drops: Drops, info: dict) -> Sta
                            [m[1] if m else "" for m in marks], info=info)
 
 
-def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
+def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None, judge=None,
+                status=lambda text: None) -> StageResult:
     if not cfg.dedup.exact or problems.height == 0:
         return _result("exact_dedup", problems, {}, {"enabled": cfg.dedup.exact})
     dropped = exact_duplicates(problems["problem_id"].to_list(), problems["problem"].to_list(),
@@ -40,7 +45,8 @@ def exact_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> Sta
                                              for i, pid in dropped.items()}, {"enabled": True})
 
 
-def decontaminate(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
+def decontaminate(problems: pl.DataFrame, cfg: CurateConfig, executor=None, judge=None,
+                  status=lambda text: None) -> StageResult:
     dc = cfg.decontaminate
     info: dict = {"enabled": dc.enabled, "ngram": dc.ngram, "min_overlap": dc.min_overlap, "fuzzy": dc.fuzzy,
                   "fuzzy_threshold": dc.fuzzy_threshold if dc.fuzzy else None, "benchmarks": {}}
@@ -70,6 +76,15 @@ def decontaminate(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> S
     drops = {i: ("contaminated", d) for i, d in zip(problems["row_index"].to_list(), details, strict=True) if d}
     pids = dict(zip(problems["row_index"].to_list(), problems["problem_id"].to_list(), strict=True))
     info["matches"] = [{"problem_id": pids[i], "match": d} for i, (_, d) in list(drops.items())[:_REPORT_CAP]]
+    if dc.judge:  # rephrasings: retrieval and the LLM judge over what the n-gram check kept
+        if judge is None:
+            raise ConfigError(["decontaminate.judge: --decontam-judge needs an LLM judge (--judge ...)"])
+        rest = problems.filter(~pl.col("row_index").is_in(list(drops)))
+        status(f"decontaminate: retrieving candidates for {rest.height} problems")
+        marks, info["rephrase"] = rephrase_matches(
+            rest["problem_id"].to_list(), rest["problem"].to_list(), loaded, cfg, executor, judge,
+            progress=lambda done, total: status(f"decontaminate: judge, {done}/{total} problems"))
+        drops.update((i, m) for i, m in zip(rest["row_index"].to_list(), marks, strict=True) if m)
     return _result("decontaminate", problems, drops, info)
 
 
@@ -108,7 +123,8 @@ def load_prior(against: str, cfg: CurateConfig) -> NearDupIndex:
                         d.threshold, d.num_perm, d.shingle)
 
 
-def near_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None) -> StageResult:
+def near_dedup(problems: pl.DataFrame, cfg: CurateConfig, executor=None, judge=None,
+               status=lambda text: None) -> StageResult:
     d = cfg.dedup
     info: dict = {"enabled": d.near, "threshold": d.threshold, "num_perm": d.num_perm, "shingle": d.shingle,
                   "against": d.against}

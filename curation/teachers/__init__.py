@@ -8,7 +8,8 @@
 - what they are asked and answer (``requests``: ``GenRequest``, ``Completion``, seeds, prompts),
   the queue a live teacher is fed from (``queue``), the store of paid answers keyed by what
   determines them (``response_store``), the append-only log the LLM judge keeps and older runs
-  kept (``response_log``) and the Sample record they produce (``samples``).
+  kept (``response_log``) and the Sample record they produce (``samples``);
+- ``embeddings``: a client of OpenAI-compatible ``/v1/embeddings`` endpoints (``--decontam-retrieval``).
 
 The rejection-sampling rounds (``curation.run.streaming``), the LLM judge and ``evaluate`` all
 drive a live teacher through ``serve``/``generate``.

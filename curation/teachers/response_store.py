@@ -55,6 +55,7 @@ class ResponseStore:
         self.db.execute(_SCHEMA)
         self.reused = 0  # answers served from the store by this object
         self.stored = 0  # answers it added
+        self.opened = time.time()  # answers stored since then are this process's (``fresh``)
 
     def key(self, req: GenRequest) -> str:
         return answer_key(self.identity, req.prompt, req.seed)
@@ -68,17 +69,27 @@ class ResponseStore:
         c = Completion(**json.loads(row[0]))
         return dataclasses.replace(c, problem_id=req.problem_id, sample_index=req.sample_index, round=req.round)
 
+    def fresh(self, req: GenRequest) -> bool:
+        """Whether the answer to ``req`` was stored by this process (e.g. read from a batch file just now)
+        rather than by an earlier run."""
+        row = self.db.execute("SELECT stored_at FROM answers WHERE key = ?", (self.key(req),)).fetchone()
+        return row is not None and row[0] >= self.opened
+
     def has(self, req: GenRequest) -> bool:
         return self.db.execute("SELECT 1 FROM answers WHERE key = ?", (self.key(req),)).fetchone() is not None
 
     def put(self, req: GenRequest, c: Completion) -> None:
         """Keep an answer (failures are not kept: they are asked again)."""
-        if not c.ok:
-            return
-        self.db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (self.key(req), self.ident, req.problem_id, req.sample_index, req.seed, c.to_json(),
-                         time.time()))
-        self.stored += 1
+        if c.ok:
+            self.put_keyed(self.key(req), self.ident, req.problem_id, req.sample_index, req.seed, c)
+
+    def put_keyed(self, key: str, ident: str, problem_id: str, sample_index: int, seed: int, c: Completion) -> bool:
+        """Keep an answer under its key (a batch file's answers come with theirs); False when the store
+        already held one (the first answer stays)."""
+        added = self.db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                (key, ident, problem_id, sample_index, seed, c.to_json(), time.time())).rowcount
+        self.stored += added
+        return bool(added)
 
     def count(self) -> int:
         """Answers stored for this teacher setting."""

@@ -8,8 +8,9 @@ values:
   parts finish (replayed traces);
 - ``check(samples)``: format filters + verifier over a batch of samples (the streaming
   scheduler's verification, awaited; up to ``parallel_checks`` batches at once);
-- ``signatures(texts, ...)`` and ``contamination(problems, references, index)``: MinHash
-  signatures and benchmark matching of the problem stages;
+- ``signatures(texts, ...)``, ``contamination(problems, references, index)`` and
+  ``retrieve(texts, index, k)``: MinHash signatures, benchmark matching and the benchmark items
+  closest to each problem (``--decontam-judge``), for the problem stages;
 - ``start``/``close`` around the run, and ``describe`` for the report.
 
 The run's LLM judge, when it has one, is handed to the executor and asked from the driver's
@@ -64,6 +65,10 @@ class Executor(ABC):
     @abstractmethod
     def contamination(self, problems: list[str], references: list[str], index) -> list[str | None]:
         """Per problem, the benchmark item it overlaps or None (``curation.dedup.contamination``)."""
+
+    @abstractmethod
+    def retrieve(self, texts: list[str], index, k: int) -> list[list[tuple[int, float]]]:
+        """Per text, the ``k`` closest items of a ``curation.dedup.LexicalIndex`` (``index.candidates``)."""
 
     @abstractmethod
     def describe(self) -> dict:

@@ -48,5 +48,9 @@ class LocalExecutor(Executor):
         with self.timed("contamination"):
             return contamination(problems, references, index)
 
+    def retrieve(self, texts: list[str], index, k: int) -> list[list[tuple[int, float]]]:
+        with self.timed("retrieve"):
+            return index.candidates(texts, k)
+
     def describe(self) -> dict:
         return {"kind": "local", "nodes": 1, "cpus": os.cpu_count(), "task_seconds": self.task_timings()}

@@ -213,3 +213,11 @@ class RayExecutor(Executor):
         items = [(problems[a:b], references[a:b]) for a, b in spans]
         parts = dict(self._map("contamination_of", items, (shared,)))
         return [d for i in range(len(spans)) for d in parts[i]]
+
+    def retrieve(self, texts: list[str], index, k: int) -> list[list[tuple[int, float]]]:
+        if len(texts) < 512:
+            return index.candidates(texts, k)
+        shared = self.ray.put(index)
+        spans = _chunks(len(texts), 4 * len(self.pool.live))
+        parts = dict(self._map("retrieve", [texts[a:b] for a, b in spans], (shared, k)))
+        return [c for i in range(len(spans)) for c in parts[i]]

@@ -75,6 +75,9 @@ class Worker:
     def contamination_of(self, item: tuple[list[str], list[str]], index) -> list[str | None]:
         return contamination(item[0], item[1], index)
 
+    def retrieve(self, texts: list[str], index, k: int) -> list[list[tuple[int, float]]]:
+        return index.candidates(texts, k)
+
 
 class WorkerPool:
     """The run's live workers, the replacements starting for lost ones, and the nodes used."""
