@@ -58,8 +58,8 @@ def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
         build(small, out)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert {str(f) for f in files} >= {"sources/math.jsonl", "dev/code.jsonl", "test/science.jsonl",
-                                       "pretrain/train.jsonl", "unverified/math/train.jsonl", "init/tokenizer.json",
-                                       "init/model.safetensors"}
+                                       "pretrain/train.jsonl", "replay/train.jsonl", "unverified/math/train.jsonl",
+                                       "init/tokenizer.json", "init/model.safetensors"}
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     source = read_jsonl(tmp_path / "a/sources/science.jsonl")[0]
@@ -68,6 +68,10 @@ def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
     unverified = read_jsonl(tmp_path / "a/unverified/math/train.jsonl")
     assert [r["messages"][1]["content"] for r in unverified] == \
         [r["responses"][0] for r in read_jsonl(tmp_path / "a/sources/math.jsonl")]
+    replay = read_jsonl(tmp_path / "a/replay/train.jsonl")  # the experts' rehearsal: pretraining rows, each domain
+    pretrain = {json.dumps(r) for r in read_jsonl(tmp_path / "a/pretrain/train.jsonl")}
+    assert all(json.dumps(r) in pretrain for r in replay)
+    assert sorted(r["domain"] for r in replay) == sorted(d for d in TASKS for _ in range(small.pretrain))
 
 
 def scored(name, dev):

@@ -9,6 +9,9 @@ Writes, deterministically (the same files for the same flags):
   (``merge --search`` reads only the dev sets);
 - ``pretrain/train.jsonl``: right traces of all three domains, fewer and easier, which make the
   base student (``train`` on ``init/``): it knows the formats and a little of each skill;
+- ``replay/train.jsonl``: ``--replay`` of each domain's pretraining traces, which every expert
+  rehearses beside its own set (at this size an expert trained on one domain alone forgets the
+  others' formats outright, and its weights then cancel the other experts' in a merge);
 - ``unverified/math/train.jsonl``: the ablation's set, the math teacher's first trace of every
   source problem, right or wrong (what training without verification would see);
 - ``init/``: the tokenizer (trained on this text) and a random tiny Qwen2.
@@ -42,6 +45,7 @@ class MiniConfig:
     dev: int = 100
     test: int = 200
     pretrain: int = 300  # right traces per domain for the base student
+    replay: int = 150  # of them per domain in replay/ (what each expert rehearses; 0: none)
     math_level: int = 3  # operands of 2 to this many digits
     pretrain_math_level: int = 2
     code_level: int = 8  # kinds of function task
@@ -124,7 +128,7 @@ def build(cfg: MiniConfig, out: Path) -> dict:
     for split in ("test", "dev"):
         for domain, rows in splits[split].items():
             write_jsonl(out / split / f"{domain}.jsonl", [_public(r) for r in rows])
-    pretrain = []
+    pretrain, rehearsal = [], []
     for domain in DOMAINS:
         rows = splits["sources"][domain]
         replay = teacher_rows(domain, rows, cfg)
@@ -134,10 +138,15 @@ def build(cfg: MiniConfig, out: Path) -> dict:
                         conversations(domain, rows, [r["responses"][0] for r in replay]))
         rng = random.Random(f"{cfg.seed}:{domain}:pretrain")
         pre = splits["pretrain"][domain]
-        pretrain += conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
+        convs = conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
+        pretrain += convs
+        rehearsal += convs[:cfg.replay]
         counts[domain] = {split: len(splits[split][domain]) for split in splits}
     random.Random(cfg.seed).shuffle(pretrain)
     write_jsonl(out / "pretrain" / "train.jsonl", pretrain)
+    if cfg.replay:
+        random.Random(f"{cfg.seed}:replay").shuffle(rehearsal)
+        write_jsonl(out / "replay" / "train.jsonl", rehearsal)
     texts = [m["content"] for row in pretrain for m in row["messages"]]
     texts += [r["problem"] + "\n" + r["responses"][0] for d in DOMAINS
               for r in teacher_rows(d, splits["sources"][d][:300], cfg)]

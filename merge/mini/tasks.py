@@ -169,13 +169,16 @@ class FactKind:
 SCIENCE_KINDS = (
     FactKind(2, ("metal", "nonmetal", "metalloid", "noble gas"),
              ("Which best describes {subject}?", "What kind of element is {subject}?",
-              "{Subject} is classified as which of these?"), "{Subject} is a {value}."),
+              "{Subject} is classified as which of these?", "Which of these is {subject}?",
+              "What type of element is {subject}?", "How is {subject} classified?"), "{Subject} is a {value}."),
     FactKind(3, ("s-block", "p-block", "d-block"),
              ("In which block of the periodic table is {subject}?", "Which block does {subject} belong to?",
-              "{Subject} lies in which block?"), "{Subject} is in the {value}."),
+              "{Subject} lies in which block?", "Which block contains {subject}?",
+              "{Subject} is found in which block?", "Name the block of {subject}."), "{Subject} is in the {value}."),
     FactKind(4, ("period 1", "period 2", "period 3", "period 4", "period 5"),
              ("In which period of the periodic table is {subject}?", "Which period does {subject} belong to?",
-              "{Subject} lies in which period?"), "{Subject} is in {value}."),
+              "{Subject} lies in which period?", "Which period contains {subject}?",
+              "{Subject} is found in which period?", "Name the period of {subject}."), "{Subject} is in {value}."),
 )
 
 
