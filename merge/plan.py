@@ -17,7 +17,7 @@ PLANS_DIR = Path(__file__).parent / "plans"
 PLANS = {p.stem: p for p in sorted(PLANS_DIR.glob("*.yaml"))}
 # method -> (needs a base model, how many other models: (min, max or None))
 METHODS = {"arcee_fusion": (True, (1, 1)), "linear": (False, (2, None)), "ties": (True, (1, None)),
-           "dare_ties": (True, (1, None))}
+           "dare_ties": (True, (1, None)), "task_arithmetic": (True, (1, None))}
 DTYPES = ("bfloat16", "float16", "float32")
 _REF = re.compile(r"^\$\{([A-Za-z0-9_.\-]+)\}$")
 
@@ -144,7 +144,7 @@ def mergekit_config(step: PlanStep, base: Path | None, models: list[Path], dtype
                             for ref, m in zip(step.models, models, strict=True)]}
     if base is not None:
         cfg["base_model"] = str(base)
-        if step.method in ("ties", "dare_ties"):
+        if step.method in ("ties", "dare_ties", "task_arithmetic"):
             cfg["models"].insert(0, {"model": str(base)})
     if step.method == "arcee_fusion" and step.parameters:
         cfg["parameters"] = dict(step.parameters)

@@ -2,7 +2,8 @@
 
 Candidates (``candidate_plans``): the Arcee Fusion chain in every order of the experts (the first
 fused onto the second, the result onto the third, ...; the paper's plan is ``fusion:math>science>code``),
-TIES and DARE-TIES against the base, and linear merges (uniform, and each expert weighted twice).
+TIES and DARE-TIES against the base, linear merges (uniform, and each expert weighted twice), and task
+arithmetic (the base plus every expert's whole difference from it).
 Each candidate is merged into ``OUT.search/NAME/model``, scored on the dev sets with ``evaluate``'s
 machinery (generation, the domains' verifiers, pass@1) and its weights removed again; the base and
 the experts are scored the same way. The dev set of a domain belongs to the expert of that name.
@@ -34,14 +35,15 @@ from merge.plan import Plan, PlanStep, load_plan
 
 RULE = ("largest minimum over the domains of the normalised dev gain (candidate - base) / (expert - base), "
         "ties broken by the larger mean, then by candidate order; dev sets only")
-FAMILIES = ("fusion_orders", "ties", "dare_ties", "linear_weights")
+FAMILIES = ("fusion_orders", "ties", "dare_ties", "linear_weights", "task_arithmetic")
 
 
 @dataclass
 class SearchConfig:
     candidates: str = setting(",".join(FAMILIES), "--candidates", "Candidates of --search, comma-separated: "
                               "fusion_orders (the Arcee Fusion chain in every order of the experts), ties, dare_ties, "
-                              "linear_weights (uniform and each expert x2), or any plan name or file.")
+                              "linear_weights (uniform and each expert x2), task_arithmetic (the base plus every "
+                              "expert's delta), or any plan name or file.")
     dev: dict[str, str] = setting({}, "--dev", "The dev set of an expert's domain (repeatable): what --search scores "
                                   "candidates on, never a test set.", multiple=True, metavar="DOMAIN=PATH")
     backend: str = setting("auto", "--dev-backend", "How dev answers are generated: auto (vllm where installed "
@@ -85,6 +87,8 @@ def candidate_plans(spec: str, experts: list[str]) -> list[Plan]:
             plans.append(Plan("linear:uniform", [PlanStep("linear", "linear", refs, None, {"weight": 1.0})]))
             plans += [Plan(f"linear:{e}x2", [PlanStep("linear", "linear", refs, None, {"weight": {
                 r: 2.0 if r == f"${{{e}}}" else 1.0 for r in refs}})]) for e in experts]
+        elif item == "task_arithmetic":  # every expert's whole delta from the base, added (no normalising)
+            plans.append(Plan(item, [PlanStep(item, item, refs, "${base}", {"weight": 1.0})]))
         else:
             plans.append(load_plan(item))
     return plans
