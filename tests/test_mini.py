@@ -111,6 +111,11 @@ def test_candidates_cover_every_fusion_order_ties_dare_and_linear_weights():
     cfg = mergekit_config(leaning, None, [Path("/m"), Path("/c"), Path("/s")], "float32")
     assert [m["parameters"]["weight"] for m in cfg["models"]] == [1.0, 2.0, 1.0]
     assert candidate_plans("tinyr1,soup", ["math", "code", "science"])[0].name == "tinyr1"
+    summed = candidate_plans("task_arithmetic", ["math", "code", "science"])[0].steps[0]
+    cfg = mergekit_config(summed, Path("/b"), [Path("/m"), Path("/c"), Path("/s")], "float32")
+    assert cfg["merge_method"] == "task_arithmetic" and cfg["base_model"] == "/b"
+    assert [m["model"] for m in cfg["models"]] == ["/b", "/m", "/c", "/s"]
+    assert [m["parameters"]["weight"] for m in cfg["models"][1:]] == [1.0, 1.0, 1.0]
 
 
 def test_a_set_of_ones_own_needs_its_domain(tmp_path):
@@ -157,7 +162,7 @@ def test_results_json_and_the_runs_card(tmp_path):
 
 @pytest.mark.slow
 def test_the_miniature_runs_end_to_end_smaller(tmp_path):
-    """The shipped recipe with fewer problems and steps: every step runs, the search scores 16 rows on
+    """The shipped recipe with fewer problems and steps: every step runs, the search scores 17 rows on
     the dev sets, results.json and the card hold the table, the wall time is printed."""
     recipe = yaml.safe_load((ROOT / "merge/recipes/mini.yaml").read_text())
     recipe["prepare"][0]["run"] += ["--set", "sources=120", "--set", "dev=16", "--set", "test=24",
@@ -175,6 +180,6 @@ def test_the_miniature_runs_end_to_end_smaller(tmp_path):
     results = json.loads((tmp_path / "w/results.json").read_text())
     assert set(results["models"]) == {"base", "math", "code", "science", "merged", "math_unverified"}
     assert all(set(s) == {"math", "code", "science"} for s in results["models"].values())
-    assert len(results["search"]) == 1 + 3 + 12 and results["chosen"] in {r["name"] for r in results["search"]}
+    assert len(results["search"]) == 1 + 3 + 13 and results["chosen"] in {r["name"] for r in results["search"]}
     assert "Merge search" in (tmp_path / "w/merged/README.md").read_text()
     assert "## Test pass@1" in (tmp_path / "w/README.md").read_text()

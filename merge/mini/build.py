@@ -7,8 +7,9 @@ Writes, deterministically (the same files for the same flags):
   plausible slip, so that verification (rejection sampling) decides what an expert learns;
 - ``dev/DOMAIN.jsonl`` and ``test/DOMAIN.jsonl``: benchmark rows for ``evaluate --benchmark-file``
   (``merge --search`` reads only the dev sets);
-- ``pretrain/train.jsonl``: right traces of all three domains, fewer and easier, which make the
-  base student (``train`` on ``init/``): it knows the formats and a little of each skill;
+- ``pretrain/train.jsonl``: right traces of all three domains, easier (``--pretrain`` per domain)
+  and a few at the experts' level (``--pretrain_hard``), which make the base student (``train`` on
+  ``init/``): it knows the formats and a little of each skill;
 - ``replay/train.jsonl``: ``--replay`` of each domain's pretraining traces, which every expert
   rehearses beside its own set (at this size an expert trained on one domain alone forgets the
   others' formats outright, and its weights then cancel the other experts' in a merge);
@@ -45,6 +46,7 @@ class MiniConfig:
     dev: int = 100
     test: int = 200
     pretrain: int = 300  # right traces per domain for the base student
+    pretrain_hard: int = 0  # and right traces per domain at the experts' level: a little of each skill
     replay: int = 150  # of them per domain in replay/ (what each expert rehearses; 0: none)
     math_level: int = 3  # operands of 2 to this many digits
     pretrain_math_level: int = 2
@@ -80,7 +82,8 @@ def make_splits(cfg: MiniConfig) -> dict[str, dict[str, list[dict]]]:
     for domain in DOMAINS:
         task, held = TASKS[domain], set()
         rng = random.Random(f"{cfg.seed}:{domain}")
-        for split, n in (("test", cfg.test), ("dev", cfg.dev), ("sources", cfg.sources), ("pretrain", cfg.pretrain)):
+        for split, n in (("test", cfg.test), ("dev", cfg.dev), ("sources", cfg.sources), ("pretrain", cfg.pretrain),
+                         ("pretrain_hard", cfg.pretrain_hard)):
             rows, seen = [], set()
             for _ in range(100 * n):
                 if len(rows) == n:
@@ -139,7 +142,8 @@ def build(cfg: MiniConfig, out: Path) -> dict:
         rng = random.Random(f"{cfg.seed}:{domain}:pretrain")
         pre = splits["pretrain"][domain]
         convs = conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
-        pretrain += convs
+        hard = splits["pretrain_hard"][domain]
+        pretrain += convs + conversations(domain, hard, [TASKS[domain].trace(r["spec"], rng, False) for r in hard])
         rehearsal += convs[:cfg.replay]
         counts[domain] = {split: len(splits[split][domain]) for split in splits}
     random.Random(cfg.seed).shuffle(pretrain)
