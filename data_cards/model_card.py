@@ -62,9 +62,10 @@ def _table(d: dict) -> str:
 def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str | list[str] | None,
                       datasets: list[str] | None = None, settings: dict | None = None, metrics: dict | None = None,
                       inputs: dict[str, dict] | None = None, repo_id: str | None = None,
-                      curve: list[dict] | None = None) -> Path:
+                      curve: list[dict] | None = None, sections: dict[str, str] | None = None) -> Path:
     """Write ``README.md`` into ``out_dir``; ``inputs`` maps an input name to its provenance, ``curve``
-    holds per-step records (``step``, ``loss``, ``lr``) drawn as ``plots/training_curve.png``."""
+    holds per-step records (``step``, ``loss``, ``lr``) drawn as ``plots/training_curve.png``,
+    ``sections`` further sections after the metrics (title -> markdown)."""
     header: dict = {"library_name": "transformers", "license": "apache-2.0",
                     "tags": ["branch-merge", "reasoning", "distillation", kind]}
     refs = [base_model] if isinstance(base_model, str) else list(base_model or [])
@@ -88,7 +89,8 @@ def render_model_card(out_dir: Path, *, kind: str, title: str, base_model: str |
         "load_path": repo_id or str(out_dir),
         "inputs": "\n".join(lines) or "(none recorded)",
         "settings": yaml.safe_dump(settings or {}, sort_keys=False).strip(),
-        "metrics": _table(metrics or {}) + _curve(out_dir, curve),
+        "metrics": _table(metrics or {}) + _curve(out_dir, curve)
+                   + "".join(f"\n\n## {title}\n\n{body.strip()}" for title, body in (sections or {}).items()),
         "citation": CITATION,
     }
     path = Path(out_dir) / "README.md"

@@ -67,3 +67,21 @@ def training_curve(records: list[dict], path: Path) -> Path:
         lr_ax.spines[["top"]].set_visible(False)
         ax.legend(handles=ax.get_lines() + lr_ax.get_lines(), frameon=False, loc="upper right")
     return _save(plt, fig, ax, "Training loss", path)
+
+
+def score_bars(models: dict[str, dict[str, float | None]], path: Path, title: str = "pass@1 per benchmark") -> Path:
+    """Grouped bars: one group per benchmark, one bar per model (pass@1 in %)."""
+    plt = _plt()
+    names = list(dict.fromkeys(b for scores in models.values() for b in scores))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(names) + 2), 3.8), dpi=110)
+    width = 0.8 / max(1, len(models))
+    colours = plt.get_cmap("tab10")
+    for i, (model, scores) in enumerate(models.items()):
+        xs = [j + (i - (len(models) - 1) / 2) * width for j in range(len(names))]
+        ys = [100 * (scores.get(b) or 0.0) for b in names]
+        ax.bar(xs, ys, width=width, label=model, color=colours(i % 10))
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("pass@1 (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(frameon=False, fontsize=8, ncol=min(3, len(models)), loc="upper left", bbox_to_anchor=(0, 1.22))
+    return _save(plt, fig, ax, title, path)

@@ -93,6 +93,27 @@ BENCHMARKS = {
 }
 
 
+def local_protocol(name: str, domain: str) -> Protocol:
+    """A benchmark given only as a file (``evaluate --benchmark-file NAME=PATH --domain NAME=DOMAIN``):
+    its rows are read with the domain's benchmark fields and graded by the domain's verifier, one
+    sample per problem unless ``--samples`` says otherwise."""
+    try:
+        get_domain(domain)
+    except ConfigError as exc:
+        raise BenchmarkError(f"benchmark {name}: {exc.problems[0]}") from None
+    return Protocol(name, name, domain, 1)
+
+
+def find_protocol(name: str, domains: dict[str, str] | None = None) -> Protocol:
+    """A registered benchmark, or a local one whose domain ``domains`` gives."""
+    if name in BENCHMARKS:
+        return BENCHMARKS[name]
+    if name in (domains or {}):
+        return local_protocol(name, domains[name])
+    raise BenchmarkError(f"unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)}; a file of your own: "
+                         f"--benchmark-file {name}=PATH --domain {name}=DOMAIN)")
+
+
 @dataclass
 class Item:
     id: str

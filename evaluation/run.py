@@ -19,11 +19,26 @@ from pathlib import Path
 
 from curation import ResponseLog, RunProgress, TeacherConfig, VerifyConfig, verify_responses
 from curation.teachers import Completion, GenRequest, LazyTeacher, ResponseStore, build_prompt, sample_seed
-from evaluation.benchmarks import BENCHMARKS, Item, load_rows, select_rows, to_items
+from evaluation.benchmarks import BENCHMARKS, Item, find_protocol, load_rows, select_rows, to_items
 from evaluation.metrics import pass_at_1
 from evaluation.paper import comparison_table
 
 ORDER = ["aime24", "aime25", "math500", "gpqa_diamond", "livecodebench"]
+
+
+def resolve_backend(backend: str) -> str:
+    """``auto``: vllm where it is installed and a CUDA GPU is present, else hf; other names as given.
+    (vLLM's CPU build needs CPU memory settings the vllm teacher does not pass yet, so on a machine
+    without a GPU auto stays with hf even when vllm imports.)"""
+    import importlib.util
+
+    if backend != "auto":
+        return backend
+    if importlib.util.find_spec("vllm") is None or importlib.util.find_spec("torch") is None:
+        return "hf"
+    import torch
+
+    return "vllm" if torch.cuda.is_available() else "hf"
 
 
 def prompt_for(domain: str, item: Item, template: str | None) -> str:
@@ -40,21 +55,23 @@ def evaluate(model: str, benchmarks: list[str], out_dir: str | Path, *, teacher:
              samples: int | None = None, files: dict[str, str] | None = None, fields: dict[str, str] | None = None,
              limit: int | None = None, sandbox: bool = True, verify_timeout_s: float = 10.0,
              workers: int | None = None, prompt: str | None = None, options: dict | None = None,
-             responses: str | Path | None = None, log=print, progress: RunProgress | None = None) -> dict:
+             responses: str | Path | None = None, domains: dict[str, str] | None = None, log=print,
+             progress: RunProgress | None = None) -> dict:
     """``options``: benchmark settings (``lcb_window``, ``lcb_prompt``); ``responses``: the answer
-    store's folder (default ``OUT/.responses``); ``progress``: where generation and grading report
-    their counts (bars on a terminal, lines in a log file; none when not given)."""
+    store's folder (default ``OUT/.responses``); ``domains``: the domain of each benchmark that is
+    only a file in ``files`` (``evaluation.local_protocol``); ``progress``: where generation and
+    grading report their counts (bars on a terminal, lines in a log file; none when not given)."""
     progress = progress or RunProgress(quiet=True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tcfg = teacher or TeacherConfig(backend="hf", model=model)
-    tcfg.model = model
+    tcfg.model, tcfg.backend = model, resolve_backend(tcfg.backend)
     teacher_backend = LazyTeacher(tcfg)
     store = ResponseStore(Path(responses) if responses else out / ".responses", tcfg.answer_identity())
 
     results = {}
     for name in benchmarks:
-        proto = BENCHMARKS[name]
+        proto = find_protocol(name, domains)
         rows, selection = select_rows(proto, load_rows(proto, (files or {}).get(name)), options)
         if selection is not None and limit:
             rows, selection = rows[:limit], {**selection, "limited_to_first": min(limit, len(rows))}

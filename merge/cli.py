@@ -1,7 +1,8 @@
 """The ``merge`` command: ``merge --plan tinyr1 --math M --code C --science S --out DIR``.
 
 One ``--NAME`` option per registered domain (its expert); the other options come from
-``MergeConfig``.
+``MergeConfig``, and those of ``--search`` (candidate plans scored on dev sets) from
+``merge.search.SearchConfig``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import click
 
 from curation import DOMAINS, Flags, MissingExtra, fail, setting
 from merge.plan import PLANS, PlanError, load_plan
+from merge.search import SearchConfig
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -33,12 +35,17 @@ class MergeConfig:
                                         "DIR/NN-<step>.yaml (the commands then name those files).", metavar="DIR")
     seed: int = setting(0, True, "Seed (Arcee Fusion samples quantiles of big tensors).")
     device: str = setting("cpu", True, "Where mergekit computes (cpu, cuda).")
+    search: bool = setting(False, True, "Choose the plan instead: merge every --candidates plan, score each on the "
+                           "--dev sets (never a test set), keep the one with the largest minimum normalised gain "
+                           "(merge.search); the search table goes into the card and search.json.", is_flag=True)
 
 
 _NAMES = [f.name for f in dataclasses.fields(MergeConfig)]
 # two groups only so that --help lists the experts right after --plan
 PLAN_FLAGS = Flags(show_defaults=True).add(MergeConfig, only=_NAMES[:1])
 OTHER_FLAGS = Flags(show_defaults=True).add(MergeConfig, only=_NAMES[1:], choices={"dtype": lambda: DTYPES})
+SEARCH_FLAGS = Flags(show_defaults=True).add(SearchConfig, section="search",
+                                             choices={"backend": lambda: ["auto", "hf", "vllm"]})
 EXPERTS = list(DOMAINS)  # the domains registered when the command was built
 
 
@@ -52,18 +59,26 @@ def expert_options(func):
 @PLAN_FLAGS
 @expert_options
 @OTHER_FLAGS
+@SEARCH_FLAGS
 def main(**options):
-    """Merge branch experts with a plan of mergekit steps (default: the TinyR1 Arcee Fusion chain)."""
+    """Merge branch experts with a plan of mergekit steps (default: the TinyR1 Arcee Fusion chain),
+    or with --search the plan that keeps the experts' dev gains best."""
     from merge.execute import run_plan
 
     plan_given, _ = PLAN_FLAGS.values(options)
     given, problems = OTHER_FLAGS.values(options)  # click typed them; only NAME=PATH items can be bad
-    if problems:
-        fail("merge", problems)
+    search_given, bad = SEARCH_FLAGS.values(options)
+    if problems or bad:
+        fail("merge", problems + bad)
     cfg = MergeConfig(**plan_given, **given)
     inputs = {name: options[name] for name in EXPERTS if options[name]}
     inputs.update({"base": cfg.base} if cfg.base else {})
     inputs.update(cfg.models)
+    if search_given and not cfg.search:
+        fail("merge", [f"--{k.split('.')[1].replace('_', '-')}: only with --search" for k in search_given])
+    if cfg.search:
+        scfg = SearchConfig(**{k.split(".")[1]: v for k, v in search_given.items()})
+        return search_command(cfg, scfg, inputs, plan_given)
     try:
         plan = load_plan(cfg.plan_name)
         plan.dtype = cfg.dtype or plan.dtype
@@ -79,6 +94,52 @@ def main(**options):
     if not cfg.dry_run:
         total = sum(s["seconds"] for s in summary["steps"])
         click.echo(f"merged with plan {plan.name} in {total:.1f} s -> {cfg.out}", err=True)
+
+
+def search_command(cfg: MergeConfig, scfg: SearchConfig, inputs: dict[str, str], plan_given: dict) -> None:
+    import json
+    import time
+    from pathlib import Path
+
+    from merge.execute import run_plan
+    from merge.search import Search, candidate_plans, search_table
+
+    problems = ["--plan: --search chooses the plan (give candidates with --candidates)"] if plan_given else []
+    problems += [f"--{name}: not with --search" for name in ("dry_run", "write_configs") if getattr(cfg, name)]
+    out = Path(cfg.out).expanduser().resolve()
+    paths = {k: Path(v).expanduser().resolve() for k, v in inputs.items()}
+    search = Search(scfg, paths, out, seed=cfg.seed, device=cfg.device,
+                    log=lambda m: click.echo(m, err=True))
+    problems += search.problems(cfg.overwrite)
+    experts = [name for name in paths if name != "base"]
+    try:
+        plans = candidate_plans(scfg.candidates, experts)
+    except PlanError as exc:
+        problems += exc.problems
+        plans = []
+    if problems:
+        fail("merge", problems)
+    t0 = time.perf_counter()
+    try:
+        chosen, rows = search.run(plans, cfg.dtype)
+        table = search_table([r.row() for r in rows], chosen.name, search.domains)
+        run_plan(chosen, paths, out, seed=cfg.seed, device=cfg.device, overwrite=cfg.overwrite,
+                 card_sections={"Merge search": f"Chosen plan: **{chosen.name}** of {len(plans)} candidates.\n\n"
+                                + table}, log=lambda m: click.echo(m, err=True))
+    except PlanError as exc:
+        fail("merge", exc.problems)
+    except MissingExtra as exc:
+        fail("merge", [str(exc)])
+    from merge.search import RULE
+
+    (out / "search.json").write_text(json.dumps({"rule": RULE, "chosen": chosen.name, "dev": scfg.dev,
+                                                 "settings": {"backend": scfg.backend, "max_tokens": scfg.max_tokens,
+                                                              "temperature": scfg.temperature,
+                                                              "samples": scfg.samples},
+                                                 "rows": [r.row() for r in rows]}, indent=1))
+    click.echo(table)
+    click.echo(f"merge: search chose {chosen.name} of {len(plans)} candidates in {time.perf_counter() - t0:.1f} s "
+               f"-> {out}", err=True)
 
 
 if __name__ == "__main__":

@@ -67,9 +67,10 @@ def mergekit_documents(steps: list[tuple], *, seed: int, device: str, folder: st
 
 def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_run: bool = False,
              configs_dir: str | Path | None = None, seed: int = 0, device: str = "cpu", overwrite: bool = False,
-             log=print) -> dict:
+             card_sections: dict[str, str] | None = None, log=print) -> dict:
     """Merge ``inputs`` by ``plan`` into ``out``: a new or empty folder, or with ``overwrite`` one an
-    earlier merge made (``merge.destination``); nothing else is ever deleted."""
+    earlier merge made (``merge.destination``); nothing else is ever deleted. ``card_sections``:
+    further sections of the card (title -> markdown), e.g. the search that chose the plan."""
     out = Path(out).expanduser().resolve()
     inputs = {k: Path(v).expanduser().resolve() for k, v in inputs.items()}
     missing = [k for k in plan.inputs() if k not in inputs]
@@ -115,7 +116,7 @@ def run_plan(plan: Plan, inputs: dict[str, str | Path], out: str | Path, *, dry_
     (out / "merge_plan.yaml").write_text(yaml.safe_dump({"plan": plan.name, "dtype": plan.dtype, "steps": [
         {"name": s.name, "mergekit": cfg} for s, *_, cfg in steps]}, sort_keys=False))
     (out / "merge_summary.json").write_text(json.dumps(summary, indent=1))
-    _card(plan, inputs, out, summary)
+    _card(plan, inputs, out, summary, card_sections)
     if len(steps) > 1:
         release(Path(f"{out}.steps"))
     return summary
@@ -145,7 +146,7 @@ def _hub_base(path: Path, info: dict) -> str | None:
     return info.get("base_model")
 
 
-def _card(plan: Plan, inputs: dict[str, Path], out: Path, summary: dict) -> None:
+def _card(plan: Plan, inputs: dict[str, Path], out: Path, summary: dict, sections: dict[str, str] | None) -> None:
     from data_cards import render_model_card
 
     prov = {name: _provenance(p) for name, p in inputs.items()}
@@ -155,4 +156,4 @@ def _card(plan: Plan, inputs: dict[str, Path], out: Path, summary: dict) -> None
                       settings={"plan": plan.name, "dtype": plan.dtype,
                                 "steps": [{"name": s.name, "method": s.method, "base": s.base, "models": s.models,
                                            "parameters": s.parameters} for s in plan.steps]},
-                      metrics={f"seconds_{t['step']}": t["seconds"] for t in summary["steps"]})
+                      metrics={f"seconds_{t['step']}": t["seconds"] for t in summary["steps"]}, sections=sections)

@@ -17,7 +17,7 @@ PLANS_DIR = Path(__file__).parent / "plans"
 PLANS = {p.stem: p for p in sorted(PLANS_DIR.glob("*.yaml"))}
 # method -> (needs a base model, how many other models: (min, max or None))
 METHODS = {"arcee_fusion": (True, (1, 1)), "linear": (False, (2, None)), "ties": (True, (1, None)),
-           "dare_ties": (True, (1, None))}
+           "dare_ties": (True, (1, None)), "task_arithmetic": (True, (1, None))}
 DTYPES = ("bfloat16", "float16", "float32")
 _REF = re.compile(r"^\$\{([A-Za-z0-9_.\-]+)\}$")
 
@@ -102,6 +102,10 @@ def parse_plan(data, origin: str = "plan") -> Plan:
         if not isinstance(params, dict):
             p.append(f"{where}: parameters must be a mapping")
             params = {}
+        for key, value in params.items():  # a value per model: a mapping over exactly the step's models
+            if isinstance(value, dict) and set(value) != set(models):
+                p.append(f"{where}: parameters.{key} gives a value per model, so it needs exactly the step's models "
+                         f"({', '.join(models)}), got {', '.join(map(str, value))}")
         names.add(name)
         steps.append(PlanStep(name, method, list(models), raw.get("base"), params))
     dtype = data.get("dtype", "bfloat16")
@@ -124,16 +128,23 @@ def resolve(ref: str, inputs: dict[str, Path], outputs: dict[str, Path]) -> Path
     return inputs[key]
 
 
+def model_parameters(step: PlanStep, ref: str) -> dict:
+    """A model's parameters in a step: a parameter given as a mapping (``weight: {${math}: 2,
+    ${code}: 1}``) has a value per model reference, any other is the same for every model."""
+    return {k: (v[ref] if isinstance(v, dict) else v) for k, v in step.parameters.items()}
+
+
 def mergekit_config(step: PlanStep, base: Path | None, models: list[Path], dtype: str) -> dict:
     """The mergekit YAML of one step (absolute local paths, so mergekit never goes online)."""
     # dtype is what mergekit computes in; out_dtype what it stores (left unset, the stored tensors
     # follow the computation: float32 for arcee_fusion while config.json said bfloat16)
     cfg: dict = {"merge_method": step.method, "dtype": dtype, "out_dtype": dtype,
-                 "models": [{"model": str(m), **({"parameters": dict(step.parameters)} if step.parameters
-                                                 and step.method != "arcee_fusion" else {})} for m in models]}
+                 "models": [{"model": str(m), **({"parameters": model_parameters(step, ref)} if step.parameters
+                                                 and step.method != "arcee_fusion" else {})}
+                            for ref, m in zip(step.models, models, strict=True)]}
     if base is not None:
         cfg["base_model"] = str(base)
-        if step.method in ("ties", "dare_ties"):
+        if step.method in ("ties", "dare_ties", "task_arithmetic"):
             cfg["models"].insert(0, {"model": str(base)})
     if step.method == "arcee_fusion" and step.parameters:
         cfg["parameters"] = dict(step.parameters)

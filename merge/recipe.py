@@ -3,8 +3,12 @@
 For each branch, the curation runs (a domain with its recipe or source preset, a source, the
 teacher, extra ``curate`` options) and the training mixture (curation runs by name, or any
 folder or Hub id, each with ``*N`` or ``@N``) with the branch's preset and settings; then the
-merge plan and the benchmarks to evaluate the merge on. ``merge/recipes/*.yaml`` ship the
-paper's (``tinyr1``); a user file with the same schema works the same. ``load_recipe`` checks
+merge plan (or a search over plans, scored on dev sets) and the benchmarks to evaluate, on the
+merged model or on any of the models the run makes. Optional: ``prepare`` steps that run before
+everything (any ``python -m`` module, e.g. one that writes the sources or trains the student),
+and ``benchmarks``, sets of one's own (a file and its domain) for evaluation and the search. Any
+text may name the run's work folder as ``{work}``. ``merge/recipes/*.yaml`` ship the paper's
+(``tinyr1``) and the miniature (``mini``); a user file with the same schema works the same. ``load_recipe`` checks
 every section and raises ``ConfigError`` with all the problems at once. ``merge.recipe_runner`` turns
 a recipe into the commands that carry it out.
 """
@@ -45,6 +49,27 @@ class TrainStep:
 
 
 @dataclass
+class PrepareStep:
+    name: str | None = setting(None, None, "Names the step (prepare-NAME).")
+    run: list[str] = setting([], None, "A module and its arguments, run as python -m MODULE ARGS.")
+    out: str | None = setting(None, None, "What the step makes (a folder or file); the step is done when it "
+                              "exists and the same command made it.")
+
+
+@dataclass
+class LocalBenchmark:
+    domain: str | None = setting(None, None, "The domain whose fields and verifier read the set.")
+    file: str | None = setting(None, None, "The set's rows (JSONL, JSON or Parquet).")
+
+
+@dataclass
+class MergeSearch:
+    dev: dict[str, str] = setting({}, None, "Per expert's domain, the benchmark of this recipe it is scored on.")
+    candidates: str | None = setting(None, None, "merge --candidates (default: all the families).")
+    args: list[str] = setting([], None, "Further merge --search options (--dev-max-tokens ...).")
+
+
+@dataclass
 class Branch:
     name: str
     curate: list[CurateRun]
@@ -57,7 +82,8 @@ class Branch:
 
 @dataclass
 class EvaluateStep:
-    benchmarks: list[str] = setting([], None, "Benchmarks of evaluate.")
+    benchmarks: list[str] = setting([], None, "Benchmarks of evaluate (or of this recipe's benchmarks).")
+    models: list[str] = setting(["merged"], None, "Models evaluated: merged, student, any branch.")
     args: list[str] = setting([], None, "Further evaluate options.")
 
 
@@ -70,14 +96,25 @@ class Recipe:
     evaluate: EvaluateStep | None = None
     student: str | None = None
     description: str = ""
+    prepare: list[PrepareStep] = field(default_factory=list)
+    benchmarks: dict[str, LocalBenchmark] = field(default_factory=dict)
+    search: MergeSearch | None = None
+    jobs: int = 1  # curation, training or evaluation steps run at once (branch-merge run --jobs)
 
     def runs(self) -> dict[str, tuple[Branch, CurateRun]]:
         return {run.name: (b, run) for b in self.branches.values() for run in b.curate}
 
+    def merged_experts(self) -> list[str]:
+        """The branches whose experts the merge takes (the plan's inputs, or the search's)."""
+        if self.search is not None:
+            return list(self.search.dev)
+        return [name for name in load_plan(self.plan).inputs() if name != "base"]
 
-TOP_KEYS = {"name", "description", "student", "branches", "merge", "evaluate"}
+
+TOP_KEYS = {"name", "description", "student", "jobs", "prepare", "benchmarks", "branches", "merge", "evaluate"}
 BRANCH_KEYS = {"curate", "train"}
-MERGE_KEYS = {"plan", "args"}
+MERGE_KEYS = {"plan", "args", "search"}
+WORK = "{work}"  # the run's work folder, in any text of a recipe
 RUNNER_SETS = {"model", "data", "output", "branch", "resume"}  # train settings the runner decides
 _SET_REF = re.compile(r"^(.*?)(?:[*@]\d+)?$")  # a mixture entry without its *N / @N
 
@@ -98,9 +135,9 @@ def _section(cls, raw, where: str, problems: list[str], base: Path):
         problems.append(f"{where}: must be a mapping")
         return obj
     set_fields(obj, raw, problems, label=lambda k: f"{where}.{k}", unknown=lambda k: f"{where}: unknown key {k!r}")
-    for name in ("recipe", "config", "source"):
+    for name in ("recipe", "config", "source", "file"):
         value = getattr(obj, name, None)
-        if isinstance(value, str) and (base / value).exists():
+        if isinstance(value, str) and WORK not in value and (base / value).exists():
             setattr(obj, name, str((base / value).resolve()))
     return obj
 
@@ -139,8 +176,24 @@ def parse_recipe(data: dict, base: Path, default_name: str = "recipe") -> Recipe
         p.append("merge.args: must be a list of texts")
         merge_args = []
     evaluate = _section(EvaluateStep, data["evaluate"], "evaluate", p, base) if data.get("evaluate") else None
+    prepare = data.get("prepare") or []
+    if not isinstance(prepare, list):
+        p.append("prepare: must be a list of steps ({name, run, out})")
+        prepare = []
+    prepare = [_section(PrepareStep, raw, f"prepare[{i}]", p, base) for i, raw in enumerate(prepare)]
+    benchmarks = data.get("benchmarks") or {}
+    if not isinstance(benchmarks, dict):
+        p.append("benchmarks: must be a mapping of names to {domain, file}")
+        benchmarks = {}
+    benchmarks = {str(n): _section(LocalBenchmark, raw, f"benchmarks.{n}", p, base) for n, raw in benchmarks.items()}
+    search = _section(MergeSearch, merge["search"], "merge.search", p, base) if merge.get("search") else None
+    jobs = data.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        p.append(f"jobs: must be a whole number of at least 1, got {jobs!r}")
+        jobs = 1
     recipe = Recipe(str(data.get("name") or default_name), branches, str(merge.get("plan") or "tinyr1"),
-                    list(merge_args), evaluate, data.get("student"), str(data.get("description") or ""))
+                    list(merge_args), evaluate, data.get("student"), str(data.get("description") or ""),
+                    prepare, benchmarks, search, jobs)
     p += check_recipe(recipe)
     if p:
         raise ConfigError(p)
@@ -154,6 +207,16 @@ def check_recipe(r: Recipe) -> list[str]:
 
     p: list[str] = []
     seen: dict[str, str] = {}
+    for i, step in enumerate(r.prepare):
+        if not step.name or not step.run or not step.out:
+            p.append(f"prepare[{i}]: needs name, run (a module and its arguments) and out")
+    for name, bench in r.benchmarks.items():
+        if bench.domain not in DOMAINS:
+            p.append(f"benchmarks.{name}.domain: must be one of {', '.join(DOMAINS)}, got {bench.domain!r}")
+        if not bench.file:
+            p.append(f"benchmarks.{name}.file: give the set's file")
+        elif WORK not in bench.file and not Path(bench.file).expanduser().exists():
+            p.append(f"benchmarks.{name}.file: file not found: {bench.file}")
     for b in r.branches.values():
         where = f"branches.{b.name}"
         for i, run in enumerate(b.curate):
@@ -192,7 +255,8 @@ def check_recipe(r: Recipe) -> list[str]:
         data = []
         for spec in b.train.mixture:
             ref = _SET_REF.match(spec)[1]
-            if ref not in r.runs() and (problem := ref_problem(ref, f"{where}.train.mixture", hub="Hub dataset id")):
+            if ref not in r.runs() and WORK not in ref and (
+                    problem := ref_problem(ref, f"{where}.train.mixture", hub="Hub dataset id")):
                 p.append(f"{problem}, nor a curation run of this recipe ({', '.join(r.runs()) or 'none'})")
             else:
                 data.append(spec)
@@ -212,6 +276,14 @@ def check_recipe(r: Recipe) -> list[str]:
 
         if not r.evaluate.benchmarks:
             p.append("evaluate.benchmarks: name at least one benchmark")
-        p += [f"evaluate.benchmarks: unknown {n!r} (known: {', '.join(BENCHMARKS)})"
-              for n in r.evaluate.benchmarks if n not in BENCHMARKS]
+        p += [f"evaluate.benchmarks: unknown {n!r} (known: {', '.join([*BENCHMARKS, *r.benchmarks])})"
+              for n in r.evaluate.benchmarks if n not in BENCHMARKS and n not in r.benchmarks]
+        p += [f"evaluate.models: unknown {m!r} (known: merged, student, {', '.join(r.branches)})"
+              for m in r.evaluate.models if m not in ("merged", "student") and m not in r.branches]
+    if r.search is not None:
+        if not r.search.dev:
+            p.append("merge.search.dev: name a dev benchmark of this recipe per expert (DOMAIN: BENCHMARK)")
+        p += [f"merge.search.dev.{d}: {n!r} is none of this recipe's benchmarks ({', '.join(r.benchmarks) or 'none'})"
+              for d, n in r.search.dev.items() if n not in r.benchmarks]
+        p += [f"merge.search.dev: {d!r} is no branch of the recipe" for d in r.search.dev if d not in r.branches]
     return p

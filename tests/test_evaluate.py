@@ -99,7 +99,8 @@ def test_protocol_defaults_and_bad_inputs():
 def test_cli_rejects_unknown_benchmarks_in_one_line(tmp_path):
     r = run_evaluate(tmp_path, "--benchmarks", "aime24,mmlu")
     assert r.returncode == 2 and r.stderr.strip() == \
-        "evaluate: error: --benchmarks: unknown 'mmlu' (known: aime24, aime25, math500, gpqa_diamond, livecodebench)"
+        "evaluate: error: --benchmarks: unknown 'mmlu' (known: aime24, aime25, math500, gpqa_diamond, livecodebench; " \
+        "a set of your own: --benchmark-file mmlu=PATH --domain mmlu=DOMAIN)"
 
 
 def test_a_resumed_evaluation_asks_the_openai_backend_only_for_missing_samples(shared_data, tmp_path):

@@ -143,3 +143,22 @@ def test_killed_during_training_and_re_run_it_resumes_there(tmp_path):
     summary = json.loads((work / "experts/math/train_summary.json").read_text())
     assert summary["steps"] == 40 and summary["resumed_from"] >= 2  # it went on from a checkpoint
     assert (work / "merged/model.safetensors").exists()
+
+
+def test_steps_of_one_kind_in_a_row_run_together_with_jobs(tmp_path, monkeypatch):
+    from merge.recipe_runner import _groups, plan_steps, step_env
+
+    recipe = load_recipe(str(tiny_recipe(tmp_path)))
+    steps = plan_steps(recipe, "student", tmp_path / "w")
+    assert [[steps[i].name for i in g] for g in _groups(steps)] == [
+        ["curate-math", "curate-code", "curate-science"], ["train-math", "train-code", "train-science"], ["merge"],
+        ["evaluate"]]
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert step_env(1) is None and step_env(2)["OMP_NUM_THREADS"] == "4" and step_env(16)["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice stands
+    assert step_env(2) is None
+    bad = yaml.safe_load(tiny_recipe(tmp_path).read_text()) | {"jobs": 0}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match="jobs: must be a whole number of at least 1, got 0"):
+        load_recipe(str(tmp_path / "bad.yaml"))

@@ -224,6 +224,26 @@ def test_hf_backend_generates_with_a_tiny_random_model(tmp_path):
     assert report["conservation"] and report["generation"]["answered"] == 4
 
 
+@pytest.mark.integration
+def test_hf_greedy_answers_in_batches_are_the_answers_one_at_a_time(tmp_path):
+    pytest.importorskip("transformers")
+    from helpers.tiny_models import build_qwen2
+
+    from curation.teachers import HFTeacher
+
+    model = build_qwen2(tmp_path / "tiny", hidden=64)
+    teacher = HFTeacher(TeacherConfig(backend="hf", model=str(model), max_tokens=16, temperature=0.0))
+    prompts = ["What is 2+2?", "Compute 17 * 3, please.", "x", "Which option is correct? A. water B. iron"] * 3
+    requests = [GenRequest(f"p{i}", 0, p, i) for i, p in enumerate(prompts)]
+    batched = []
+    teacher.generate(requests, batched.append)  # all queued at once: left-padded batches
+    alone = [teacher._one(r) for r in requests]  # one request per generate call, no padding
+    by_id = {c.problem_id: c for c in batched}
+    assert [(by_id[c.problem_id].text, by_id[c.problem_id].completion_tokens, by_id[c.problem_id].finish_reason)
+            for c in alone] == [(c.text, c.completion_tokens, c.finish_reason) for c in alone]
+    assert len({c.text for c in alone}) > 1  # the prompts lead to different answers
+
+
 @pytest.mark.gpu
 def test_vllm_backend_generates_on_gpu(tmp_path):
     pytest.importorskip("vllm", reason="vLLM is not installed (extra: vllm)")
