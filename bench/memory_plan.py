@@ -86,15 +86,13 @@ def build_model(work: Path, case: Case) -> Path:
 def sample_set(work: Path, model: Path, tokens: int, rows: int) -> tuple[Path, int]:
     """A curated-style folder of ``rows`` equal conversations of about ``tokens`` tokens; and their length."""
     import datasets
+    from train_memory import long_messages  # (this folder: the same long conversation as that bench)
     from transformers import AutoTokenizer
 
     from training import tokenize_conversation
 
     tok = AutoTokenizer.from_pretrained(model)
-    unit = "Let me think step by step about the problem. The answer is \\boxed{42}. "
-    per = len(tok(unit, add_special_tokens=False)["input_ids"])
-    content = "<think>\n" + unit * max(1, (tokens - 40) // per) + "\n</think>\n\nThe answer is \\boxed{42}."
-    messages = [{"role": "user", "content": "What is six times seven?"}, {"role": "assistant", "content": content}]
+    messages = long_messages(tok, tokens)
     out = work / f"set-{model.name}-{tokens}-{rows}"
     if not out.exists():
         (out / "data").mkdir(parents=True)

@@ -40,16 +40,20 @@ def build(work: Path, vocab: int, hidden: int, layers: int) -> Path:
     return model
 
 
+def long_messages(tok, tokens: int) -> list[dict]:
+    """One user/assistant conversation of about ``tokens`` tokens (a long reasoning trace)."""
+    unit = "Let me think step by step about the problem. The answer is \\boxed{42}. "
+    per = len(tok(unit, add_special_tokens=False)["input_ids"])
+    content = "<think>\n" + unit * max(1, (tokens - 40) // per) + "\n</think>\n\nThe answer is \\boxed{42}."
+    return [{"role": "user", "content": "What is six times seven?"}, {"role": "assistant", "content": content}]
+
+
 def sample_set(work: Path, model: Path, tokens: int) -> Path:
     """A curated-style folder with one conversation of about ``tokens`` tokens."""
     import datasets
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(model)
-    unit = "Let me think step by step about the problem. The answer is \\boxed{42}. "
-    per = len(tok(unit, add_special_tokens=False)["input_ids"])
-    content = "<think>\n" + unit * max(1, (tokens - 40) // per) + "\n</think>\n\nThe answer is \\boxed{42}."
-    messages = [{"role": "user", "content": "What is six times seven?"}, {"role": "assistant", "content": content}]
+    messages = long_messages(AutoTokenizer.from_pretrained(model), tokens)
     out = work / f"set-{tokens}"
     (out / "data").mkdir(parents=True)
     datasets.Dataset.from_list([{"messages": messages}]).to_parquet(str(out / "data" / "train-00000-of-00001.parquet"))

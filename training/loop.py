@@ -20,13 +20,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import training.attention as attention
+import training.parallel.sequence_parallel as sequence_parallel
 from curation import require
-from training import attention
 from training.checkpoint import DTYPES, gathered_state_dict, latest_tag, prune_checkpoints
 from training.config import TrainConfig
 from training.loss import final_hidden, full_logits_loss_sum, tile_tokens, tiled_loss_sum
 from training.packing import IGNORE, StepPlan, collate
-from training.parallel import sequence_parallel
 from training.parallel.ds_config import build_ds_config, split_batch
 from training.parallel.launchers import world_from_mpi
 from training.parallel.sequence_parallel import Layout

@@ -28,10 +28,9 @@ from collections.abc import Callable
 from curation.config import CurateConfig
 from curation.dedup.retrieval import Candidates, LexicalIndex, dense_top_k
 from curation.settings import ConfigError
-from curation.stages.llm_judge import LLMJudge
+from curation.stages.llm_judge import LLMJudge, last_line_verdict
 from curation.teachers import Completion, GenRequest
 from curation.teachers.embeddings import EmbeddingClient, EmbeddingError
-from verifiers import split_reasoning
 
 PROMPT = """You are checking a training set for copies of benchmark problems. Decide whether the two
 problems below are the same problem: the same task, with the same answer. They are the same even if
@@ -56,10 +55,7 @@ Mark = tuple[str, str] | None  # (reason, detail) of a rejected problem
 
 def parse_reply(text: str) -> bool | None:
     """True (same) / False (different) from the reply's last non-empty line; None when off-format."""
-    split = split_reasoning(text)
-    lines = [line for line in (split.final if split.complete else text).splitlines() if line.strip()]
-    m = _VERDICT.match(lines[-1]) if lines else None
-    return None if m is None else m.group(1) == "SAME"
+    return last_line_verdict(text, _VERDICT, "SAME")
 
 
 # -- retrieval: per problem, [(item, score), ...] best first -----------------------------------------

@@ -47,12 +47,18 @@ _VERDICT = re.compile(r"^\s*VERDICT:\s*(EQUIVALENT|DIFFERENT)\s*$")
 _MAX_ANSWER = 2000
 
 
-def parse_reply(text: str) -> bool | None:
-    """True / False from the reply's last non-empty line, None when it is off-format."""
+def last_line_verdict(text: str, pattern: re.Pattern, yes: str) -> bool | None:
+    """Whether the reply's last non-empty line (after any reasoning) is ``pattern`` with group 1 ``yes``;
+    None when that line is off-format. Every judge prompt here ends with such a line."""
     split = split_reasoning(text)
     lines = [line for line in (split.final if split.complete else text).splitlines() if line.strip()]
-    m = _VERDICT.match(lines[-1]) if lines else None
-    return None if m is None else m.group(1) == "EQUIVALENT"
+    m = pattern.match(lines[-1]) if lines else None
+    return None if m is None else m.group(1) == yes
+
+
+def parse_reply(text: str) -> bool | None:
+    """True / False from the reply's last non-empty line, None when it is off-format."""
+    return last_line_verdict(text, _VERDICT, "EQUIVALENT")
 
 
 def gold_text(reference: str) -> str:

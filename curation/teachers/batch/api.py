@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import curation.teachers.batch.files as files
 from curation.config import BatchConfig, TeacherConfig
-from curation.teachers.batch import files
 from curation.teachers.requests import GenRequest
 from curation.teachers.response_store import ResponseStore
 
