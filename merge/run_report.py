@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from merge.recipe import Recipe
+from merge.search import kept_share
 
 
 def _domain(recipe: Recipe, benchmark: str) -> str | None:
@@ -52,10 +53,8 @@ def kept_gains(recipe: Recipe, models: dict[str, dict[str, float | None]]) -> li
             base, expert, merged = models["base"].get(bench), models[branch.name][bench], models["merged"].get(bench)
             if None in (base, expert, merged):
                 continue
-            gain = expert - base
             rows.append({"expert": branch.name, "benchmark": bench, "base": base, "expert_score": expert,
-                         "merged": merged, "gain": round(gain, 4),
-                         "kept": round((merged - base) / gain, 4) if gain > 0 else None})
+                         "merged": merged, "gain": round(expert - base, 4), "kept": kept_share(base, expert, merged)})
     return rows
 
 

@@ -97,11 +97,13 @@ def candidate_plans(spec: str, experts: list[str]) -> list[Plan]:
 def normalised_gains(dev: dict[str, float], base: dict[str, float], experts: dict[str, dict[str, float]]
                      ) -> dict[str, float | None]:
     """Per domain: the share of the expert's dev gain over the base kept (None: the expert did not gain)."""
-    out: dict[str, float | None] = {}
-    for d in base:
-        gain = experts[d][d] - base[d]
-        out[d] = round((dev[d] - base[d]) / gain, 4) if gain > 0 else None
-    return out
+    return {d: kept_share(base[d], experts[d][d], dev[d]) for d in base}
+
+
+def kept_share(base: float, expert: float, merged: float) -> float | None:
+    """The share of the expert's gain over the base that the merged model kept (None: no gain)."""
+    gain = expert - base
+    return round((merged - base) / gain, 4) if gain > 0 else None
 
 
 def min_gain(gains: dict[str, float | None]) -> float | None:
