@@ -3,7 +3,7 @@
 Candidates (``candidate_plans``): the Arcee Fusion chain in every order of the experts (the first
 fused onto the second, the result onto the third, ...; the paper's plan is ``fusion:math>science>code``),
 TIES and DARE-TIES against the base, linear merges (uniform, and each expert weighted twice), and task
-arithmetic (the base plus every expert's whole difference from it).
+arithmetic (the base plus every expert's difference from it, whole and halved: ``TASK_SCALES``).
 Each candidate is merged into ``OUT.search/NAME/model``, scored on the dev sets with ``evaluate``'s
 machinery (generation, the domains' verifiers, pass@1) and its weights removed again; the base and
 the experts are scored the same way. The dev set of a domain belongs to the expert of that name.
@@ -36,6 +36,9 @@ from merge.plan import Plan, PlanStep, load_plan
 RULE = ("largest minimum over the domains of the normalised dev gain (candidate - base) / (expert - base), "
         "ties broken by the larger mean, then by candidate order; dev sets only")
 FAMILIES = ("fusion_orders", "ties", "dare_ties", "linear_weights", "task_arithmetic")
+# task arithmetic's scaling of each delta (lambda): whole, and halved (between the whole sum and the
+# uniform average, which is every delta at 1/n)
+TASK_SCALES = (1.0, 0.5)
 
 
 @dataclass
@@ -43,7 +46,7 @@ class SearchConfig:
     candidates: str = setting(",".join(FAMILIES), "--candidates", "Candidates of --search, comma-separated: "
                               "fusion_orders (the Arcee Fusion chain in every order of the experts), ties, dare_ties, "
                               "linear_weights (uniform and each expert x2), task_arithmetic (the base plus every "
-                              "expert's delta), or any plan name or file.")
+                              "expert's delta, whole and halved), or any plan name or file.")
     dev: dict[str, str] = setting({}, "--dev", "The dev set of an expert's domain (repeatable): what --search scores "
                                   "candidates on, never a test set.", multiple=True, metavar="DOMAIN=PATH")
     backend: str = setting("auto", "--dev-backend", "How dev answers are generated: auto (vllm where installed "
@@ -87,8 +90,9 @@ def candidate_plans(spec: str, experts: list[str]) -> list[Plan]:
             plans.append(Plan("linear:uniform", [PlanStep("linear", "linear", refs, None, {"weight": 1.0})]))
             plans += [Plan(f"linear:{e}x2", [PlanStep("linear", "linear", refs, None, {"weight": {
                 r: 2.0 if r == f"${{{e}}}" else 1.0 for r in refs}})]) for e in experts]
-        elif item == "task_arithmetic":  # every expert's whole delta from the base, added (no normalising)
-            plans.append(Plan(item, [PlanStep(item, item, refs, "${base}", {"weight": 1.0})]))
+        elif item == "task_arithmetic":  # every expert's delta from the base, scaled and added (no normalising)
+            plans += [Plan(item if scale == 1.0 else f"{item}:x{scale:g}", [PlanStep(item, item, refs, "${base}", {
+                "weight": scale})]) for scale in TASK_SCALES]
         else:
             plans.append(load_plan(item))
     return plans

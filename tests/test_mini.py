@@ -74,6 +74,24 @@ def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
     assert sorted(r["domain"] for r in replay) == sorted(d for d in TASKS for _ in range(small.pretrain))
 
 
+
+def test_a_base_distilled_unverified_sees_the_teachers_slips_at_the_experts_level(tmp_path):
+    pytest.importorskip("transformers", reason="the train extra is not installed")
+    from merge.mini.build import build
+
+    passed = {}
+    for p_right in (1.0, 0.0):
+        cfg = MiniConfig(**{**SMALL.__dict__, "hidden": 64, "layers": 1, "vocab": 300, "pretrain_hard": 6,
+                            "pretrain_hard_p_right": p_right})
+        build(cfg, tmp_path / str(p_right))
+        hard = {r["problem"]: r for r in make_splits(cfg)["pretrain_hard"]["math"]}
+        rows = [r for r in read_jsonl(tmp_path / str(p_right) / "pretrain/train.jsonl")
+                if r["domain"] == "math" and r["messages"][0]["content"].split("\n")[0] in hard]
+        refs = [DOMAINS["math"].reference(hard[r["messages"][0]["content"].split("\n")[0]]) for r in rows]
+        verdicts = verify_responses("math", [r["messages"][1]["content"] for r in rows], refs, VerifyConfig())
+        passed[p_right] = [v.passed for v in verdicts]
+    assert passed == {1.0: [True] * 6, 0.0: [False] * 6}
+
 def scored(name, dev):
     return Scored(name, "candidate", dev, normalised_gains(dev, BASE, EXPERTS))
 
@@ -111,7 +129,11 @@ def test_candidates_cover_every_fusion_order_ties_dare_and_linear_weights():
     cfg = mergekit_config(leaning, None, [Path("/m"), Path("/c"), Path("/s")], "float32")
     assert [m["parameters"]["weight"] for m in cfg["models"]] == [1.0, 2.0, 1.0]
     assert candidate_plans("tinyr1,soup", ["math", "code", "science"])[0].name == "tinyr1"
-    summed = candidate_plans("task_arithmetic", ["math", "code", "science"])[0].steps[0]
+    arithmetic = candidate_plans("task_arithmetic", ["math", "code", "science"])
+    assert [p.name for p in arithmetic] == ["task_arithmetic", "task_arithmetic:x0.5"]
+    halved = mergekit_config(arithmetic[1].steps[0], Path("/b"), [Path("/m"), Path("/c"), Path("/s")], "float32")
+    assert [m["parameters"]["weight"] for m in halved["models"][1:]] == [0.5, 0.5, 0.5]
+    summed = arithmetic[0].steps[0]
     cfg = mergekit_config(summed, Path("/b"), [Path("/m"), Path("/c"), Path("/s")], "float32")
     assert cfg["merge_method"] == "task_arithmetic" and cfg["base_model"] == "/b"
     assert [m["model"] for m in cfg["models"]] == ["/b", "/m", "/c", "/s"]

@@ -8,8 +8,9 @@ Writes, deterministically (the same files for the same flags):
 - ``dev/DOMAIN.jsonl`` and ``test/DOMAIN.jsonl``: benchmark rows for ``evaluate --benchmark-file``
   (``merge --search`` reads only the dev sets);
 - ``pretrain/train.jsonl``: right traces of all three domains, easier (``--pretrain`` per domain)
-  and a few at the experts' level (``--pretrain_hard``), which make the base student (``train`` on
-  ``init/``): it knows the formats and a little of each skill;
+  and a few at the experts' level (``--pretrain_hard``; with ``--pretrain_hard_p_right`` below 1
+  some of those are the teacher's slips, a base distilled on unverified traces), which make the
+  base student (``train`` on ``init/``): it knows the formats and a little of each skill;
 - ``replay/train.jsonl``: ``--replay`` of each domain's pretraining traces, which every expert
   rehearses beside its own set (at this size an expert trained on one domain alone forgets the
   others' formats outright, and its weights then cancel the other experts' in a merge);
@@ -46,7 +47,8 @@ class MiniConfig:
     dev: int = 100
     test: int = 200
     pretrain: int = 300  # right traces per domain for the base student
-    pretrain_hard: int = 0  # and right traces per domain at the experts' level: a little of each skill
+    pretrain_hard: int = 0  # and traces per domain at the experts' level: a little of each skill
+    pretrain_hard_p_right: float = 1.0  # chance that such a trace is right (below 1: a base distilled unverified)
     replay: int = 150  # of them per domain in replay/ (what each expert rehearses; 0: none)
     math_level: int = 3  # operands of 2 to this many digits
     pretrain_math_level: int = 2
@@ -143,7 +145,9 @@ def build(cfg: MiniConfig, out: Path) -> dict:
         pre = splits["pretrain"][domain]
         convs = conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
         hard = splits["pretrain_hard"][domain]
-        pretrain += convs + conversations(domain, hard, [TASKS[domain].trace(r["spec"], rng, False) for r in hard])
+        noisy = cfg.pretrain_hard_p_right < 1
+        pretrain += convs + conversations(domain, hard, [
+            TASKS[domain].trace(r["spec"], rng, noisy and rng.random() >= cfg.pretrain_hard_p_right) for r in hard])
         rehearsal += convs[:cfg.replay]
         counts[domain] = {split: len(splits[split][domain]) for split in splits}
     random.Random(cfg.seed).shuffle(pretrain)
