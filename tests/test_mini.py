@@ -184,7 +184,7 @@ def test_results_json_and_the_runs_card(tmp_path):
 
 @pytest.mark.slow
 def test_the_miniature_runs_end_to_end_smaller(tmp_path):
-    """The shipped recipe with fewer problems and steps: every step runs, the search scores 17 rows on
+    """The shipped recipe with fewer problems and steps: every step runs, the search scores 18 rows on
     the dev sets, results.json and the card hold the table, the wall time is printed."""
     recipe = yaml.safe_load((ROOT / "merge/recipes/mini.yaml").read_text())
     recipe["prepare"][0]["run"] += ["--set", "sources=120", "--set", "dev=16", "--set", "test=24",
@@ -202,6 +202,6 @@ def test_the_miniature_runs_end_to_end_smaller(tmp_path):
     results = json.loads((tmp_path / "w/results.json").read_text())
     assert set(results["models"]) == {"base", "math", "code", "science", "merged", "math_unverified"}
     assert all(set(s) == {"math", "code", "science"} for s in results["models"].values())
-    assert len(results["search"]) == 1 + 3 + 13 and results["chosen"] in {r["name"] for r in results["search"]}
+    assert len(results["search"]) == 1 + 3 + 14 and results["chosen"] in {r["name"] for r in results["search"]}
     assert "Merge search" in (tmp_path / "w/merged/README.md").read_text()
     assert "## Test pass@1" in (tmp_path / "w/README.md").read_text()
