@@ -77,20 +77,21 @@ def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
 
 def test_a_base_distilled_unverified_sees_the_teachers_slips_at_the_experts_level(tmp_path):
     pytest.importorskip("transformers", reason="the train extra is not installed")
-    from merge.mini.build import build
+    from merge.mini.build import build, user_message
 
     passed = {}
     for p_right in (1.0, 0.0):
         cfg = MiniConfig(**{**SMALL.__dict__, "hidden": 64, "layers": 1, "vocab": 300, "pretrain_hard": 6,
                             "pretrain_hard_p_right": p_right})
         build(cfg, tmp_path / str(p_right))
-        hard = {r["problem"]: r for r in make_splits(cfg)["pretrain_hard"]["math"]}
+        hard = {user_message("math", r): r for r in make_splits(cfg)["pretrain_hard"]["math"]}
         rows = [r for r in read_jsonl(tmp_path / str(p_right) / "pretrain/train.jsonl")
-                if r["domain"] == "math" and r["messages"][0]["content"].split("\n")[0] in hard]
-        refs = [DOMAINS["math"].reference(hard[r["messages"][0]["content"].split("\n")[0]]) for r in rows]
+                if r["messages"][0]["content"] in hard]
+        refs = [DOMAINS["math"].reference(hard[r["messages"][0]["content"]]) for r in rows]
         verdicts = verify_responses("math", [r["messages"][1]["content"] for r in rows], refs, VerifyConfig())
         passed[p_right] = [v.passed for v in verdicts]
     assert passed == {1.0: [True] * 6, 0.0: [False] * 6}
+
 
 def scored(name, dev):
     return Scored(name, "candidate", dev, normalised_gains(dev, BASE, EXPERTS))

@@ -145,7 +145,7 @@ def build(cfg: MiniConfig, out: Path) -> dict:
         pre = splits["pretrain"][domain]
         convs = conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
         hard = splits["pretrain_hard"][domain]
-        noisy = cfg.pretrain_hard_p_right < 1
+        noisy = cfg.pretrain_hard_p_right < 1  # only then a draw per trace: the default's files stay as they were
         pretrain += convs + conversations(domain, hard, [
             TASKS[domain].trace(r["spec"], rng, noisy and rng.random() >= cfg.pretrain_hard_p_right) for r in hard])
         rehearsal += convs[:cfg.replay]
