@@ -149,12 +149,12 @@ def check_choices(responses: list, golds: list, extras: dict, options: VerifyOpt
 
 
 def _static_code_check(code: str) -> Verdict:
-    import ast
+    from verifiers.code.test_formats import parse_python
 
     if len(code) > 200_000:
         return Verdict(None, "not_executed", "too long for the static check")
     try:
-        ast.parse(code)
+        parse_python(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return Verdict(False, "CE", f"{type(exc).__name__}: {exc}"[:300])
     return Verdict(None, "not_executed", "code parses; run with --sandbox to execute it")
