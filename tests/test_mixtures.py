@@ -61,6 +61,17 @@ def test_factors_give_the_expected_rows_in_a_deterministic_order(demo_sets):
     assert other != _messages(load_mixture([f"{sci}@5"], seed=7)[0]) or n_sci <= 5
 
 
+def test_a_sample_is_the_same_wherever_the_set_lies(demo_sets, tmp_path):
+    """@N is seeded by the set's name, not its path: a recipe run in another folder trains on the same rows."""
+    import shutil
+
+    sci = demo_sets / "science"
+    n = len(load_mixture([str(sci)], seed=1)[0])
+    moved = shutil.copytree(sci, tmp_path / "elsewhere" / "science")
+    here, there = (_messages(load_mixture([f"{p}@{n // 2}"], seed=3)[0]) for p in (sci, moved))
+    assert here == there and len(here) == n // 2
+
+
 def test_sets_with_other_columns_still_mix(demo_sets, tmp_path):
     import datasets
 

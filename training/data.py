@@ -3,7 +3,8 @@ turns them into token ids and loss masks).
 
 A branch may train on a mixture of curated sets (``--data A --data B*2 --data C@500``): each set
 in the order given, repeated a whole number of times (``*N``) or sampled to a row count (``@N``:
-whole copies, then a sample without replacement seeded by the train seed and the set's name).
+whole copies, then a sample without replacement seeded by the train seed and the set's name,
+its last path part).
 Only ``messages`` is read, so sets whose other columns differ still mix; the order of samples
 in training is the seeded step plan's (``training.packing``).
 """
@@ -75,7 +76,10 @@ def mixture_indices(size: int, spec: SetSpec, seed: int) -> np.ndarray:
     if spec.rows is None:
         return np.tile(np.arange(size), spec.factor)
     whole, rest = divmod(spec.rows, size) if size else (0, 0)
-    rng = np.random.default_rng([seed, zlib.crc32(spec.ref.encode())])
+    # seeded by the set's name (its last path part), not its whole path: the same set sampled in
+    # another folder or on another machine gives the same rows
+    name = spec.ref.rstrip("/").rsplit("/", 1)[-1]
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     return np.concatenate([np.tile(np.arange(size), whole), np.sort(rng.choice(size, rest, replace=False))])
 
 
