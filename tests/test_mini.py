@@ -58,16 +58,18 @@ def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
         build(small, out)
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert {str(f) for f in files} >= {"sources/math.jsonl", "dev/code.jsonl", "test/science.jsonl",
-                                       "pretrain/train.jsonl", "replay/train.jsonl", "unverified/math/train.jsonl",
+                                       "pretrain/train.jsonl", "replay/train.jsonl", "unverified/code/train.jsonl",
                                        "init/tokenizer.json", "init/model.safetensors"}
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     source = read_jsonl(tmp_path / "a/sources/science.jsonl")[0]
     assert len(source["responses"]) == small.responses and "\n\nA. " in source["problem"] \
         and source["problem"].endswith("within \\boxed{}.")  # the user message evaluate sends
-    unverified = read_jsonl(tmp_path / "a/unverified/math/train.jsonl")
-    assert [r["messages"][1]["content"] for r in unverified] == \
-        [r["responses"][0] for r in read_jsonl(tmp_path / "a/sources/math.jsonl")]
+    for domain in TASKS:  # the base's distillation set and the ablation's: the teacher's first trace, unverified
+        unverified = read_jsonl(tmp_path / f"a/unverified/{domain}/train.jsonl")
+        sources = read_jsonl(tmp_path / f"a/sources/{domain}.jsonl")
+        assert [r["messages"][1]["content"] for r in unverified] == [r["responses"][0] for r in sources]
+        assert [r["messages"][0]["content"] for r in unverified] == [r["problem"] for r in sources]
     replay = read_jsonl(tmp_path / "a/replay/train.jsonl")  # the experts' rehearsal: pretraining rows, each domain
     pretrain = {json.dumps(r) for r in read_jsonl(tmp_path / "a/pretrain/train.jsonl")}
     assert all(json.dumps(r) in pretrain for r in replay)
@@ -190,8 +192,8 @@ def test_the_miniature_runs_end_to_end_smaller(tmp_path):
     recipe = yaml.safe_load((ROOT / "merge/recipes/mini.yaml").read_text())
     recipe["prepare"][0]["run"] += ["--set", "sources=120", "--set", "dev=16", "--set", "test=24",
                                     "--set", "pretrain=60"]
-    student = recipe["prepare"][1]["run"]
-    student[student.index("--max-steps") + 1] = "20"
+    for stage in recipe["prepare"][1:]:  # the base's pretraining and its distillation
+        stage["run"][stage["run"].index("--max-steps") + 1] = "20"
     for branch in recipe["branches"].values():
         branch["train"]["settings"] = {**branch["train"]["settings"], "max_steps": 10}
     path = tmp_path / "mini-small.yaml"
@@ -199,7 +201,7 @@ def test_the_miniature_runs_end_to_end_smaller(tmp_path):
     r = subprocess.run([sys.executable, "-m", "merge.recipe_runner", "run", str(path), "--work", str(tmp_path / "w"),
                         "--quiet"], env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "wall time" in r.stderr and "16 step(s) ran, 0 skipped" in r.stderr
+    assert "wall time" in r.stderr and "17 step(s) ran, 0 skipped" in r.stderr
     results = json.loads((tmp_path / "w/results.json").read_text())
     assert set(results["models"]) == {"base", "math", "code", "science", "merged", "math_unverified"}
     assert all(set(s) == {"math", "code", "science"} for s in results["models"].values())

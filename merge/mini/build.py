@@ -11,11 +11,12 @@ Writes, deterministically (the same files for the same flags):
   and a few at the experts' level (``--pretrain_hard``; with ``--pretrain_hard_p_right`` below 1
   some of those are the teacher's slips, a base distilled on unverified traces), which make the
   base student (``train`` on ``init/``): it knows the formats and a little of each skill;
-- ``replay/train.jsonl``: ``--replay`` of each domain's pretraining traces, which every expert
-  rehearses beside its own set (at this size an expert trained on one domain alone forgets the
-  others' formats outright, and its weights then cancel the other experts' in a merge);
-- ``unverified/math/train.jsonl``: the ablation's set, the math teacher's first trace of every
-  source problem, right or wrong (what training without verification would see);
+- ``replay/train.jsonl``: ``--replay`` of each domain's pretraining traces, a small rehearsal set
+  (the shipped recipe's experts rehearse a sample of the whole ``pretrain/`` set instead: at this
+  size an expert trained on one domain alone forgets the others outright);
+- ``unverified/DOMAIN/train.jsonl``: the teacher's first trace of every source problem, right or
+  wrong (what training without verification sees): the recipe distils the base on all three, as
+  DeepSeek-R1-Distill was distilled on R1's traces, and math's is the ablation's set;
 - ``init/``: the tokenizer (trained on this text) and a random tiny Qwen2.
 
 No test or dev problem's text appears in another split. A source problem's text is the
@@ -138,9 +139,8 @@ def build(cfg: MiniConfig, out: Path) -> dict:
         rows = splits["sources"][domain]
         replay = teacher_rows(domain, rows, cfg)
         write_jsonl(out / "sources" / f"{domain}.jsonl", replay)
-        if domain == "math":
-            write_jsonl(out / "unverified" / "math" / "train.jsonl",
-                        conversations(domain, rows, [r["responses"][0] for r in replay]))
+        write_jsonl(out / "unverified" / domain / "train.jsonl",
+                    conversations(domain, rows, [r["responses"][0] for r in replay]))
         rng = random.Random(f"{cfg.seed}:{domain}:pretrain")
         pre = splits["pretrain"][domain]
         convs = conversations(domain, pre, [TASKS[domain].trace(r["spec"], rng, False) for r in pre])
