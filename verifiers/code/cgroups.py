@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -91,7 +92,9 @@ class SandboxCgroup:
         kind = tree_limits()
         if kind is None:
             return None
-        name = f"bm-sandbox-{os.getpid()}-{next(_names)}"
+        # a random part too: a cgroup whose removal timed out outlives its process, and a later
+        # process with the same pid would otherwise fail to create its own and run without one
+        name = f"bm-sandbox-{os.getpid()}-{next(_names)}-{secrets.token_hex(4)}"
         dirs = {}
         try:
             for controller, parent in _parents(kind).items():
@@ -177,7 +180,7 @@ def tree_limits() -> int | None:
     if os.path.isfile(os.path.join(ROOT, "cgroup.controllers")):
         kinds.append(2)
     for kind in kinds:
-        name = f"bm-probe-{os.getpid()}"
+        name = f"bm-probe-{os.getpid()}-{secrets.token_hex(4)}"
         made = []
         try:
             for parent in _parents(kind).values():
