@@ -242,17 +242,14 @@ def test_sortedcontainers_and_numpy_are_offered_and_recorded():
     assert contained(code, stdin_case("[1, 2, 3] 3"))["reason"] == "AC"
 
 
-def test_a_cgroup_left_behind_by_an_earlier_process_with_the_same_pid_does_not_block_a_new_one(monkeypatch):
+def test_a_cgroup_left_behind_by_an_earlier_process_with_the_same_pid_does_not_block_a_new_one():
     """A cgroup whose removal timed out outlives its process; a later process that gets the same pid
     still creates its own (seen as a run without cgroup limits, and a changed isolation report)."""
-    import itertools
-
     from verifiers.code import cgroups
 
     if not _cgroups():
         pytest.skip("no cgroups here")
-    monkeypatch.setattr(cgroups, "_names", itertools.count())
-    leftovers = [os.path.join(parent, f"bm-sandbox-{os.getpid()}-0")
+    leftovers = [os.path.join(parent, f"bm-sandbox-{os.getpid()}-0")  # the name before the random part
                  for parent in cgroups._parents(cgroups.tree_limits()).values()]
     for path in leftovers:
         os.mkdir(path)

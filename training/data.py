@@ -78,8 +78,7 @@ def mixture_indices(size: int, spec: SetSpec, seed: int) -> np.ndarray:
     whole, rest = divmod(spec.rows, size) if size else (0, 0)
     # seeded by the set's name (its last path part), not its whole path: the same set sampled in
     # another folder or on another machine gives the same rows
-    name = spec.ref.rstrip("/").rsplit("/", 1)[-1]
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    rng = np.random.default_rng([seed, zlib.crc32(Path(spec.ref).name.encode())])
     return np.concatenate([np.tile(np.arange(size), whole), np.sort(rng.choice(size, rest, replace=False))])
 
 

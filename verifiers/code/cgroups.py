@@ -16,7 +16,6 @@ budget instead (see ``fallback_processes``) and the verdict records which bound 
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
 import time
@@ -27,7 +26,12 @@ ROOT = "/sys/fs/cgroup"
 # Without cgroups the memory of a run's tree is bounded only by memory_mb x processes: the
 # process budget is cut so that this product stays under this many MB.
 FALLBACK_TREE_MB = 8192
-_names = itertools.count()
+
+
+def _fresh_name(role: str) -> str:
+    """``bm-ROLE-PID-RANDOM``: the random part because a cgroup whose removal timed out outlives its
+    process, and a later process with the same pid must still create its own."""
+    return f"bm-{role}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def fallback_processes(memory_mb: int, processes: int) -> int:
@@ -92,9 +96,7 @@ class SandboxCgroup:
         kind = tree_limits()
         if kind is None:
             return None
-        # a random part too: a cgroup whose removal timed out outlives its process, and a later
-        # process with the same pid would otherwise fail to create its own and run without one
-        name = f"bm-sandbox-{os.getpid()}-{next(_names)}-{secrets.token_hex(4)}"
+        name = _fresh_name("sandbox")
         dirs = {}
         try:
             for controller, parent in _parents(kind).items():
@@ -180,7 +182,7 @@ def tree_limits() -> int | None:
     if os.path.isfile(os.path.join(ROOT, "cgroup.controllers")):
         kinds.append(2)
     for kind in kinds:
-        name = f"bm-probe-{os.getpid()}-{secrets.token_hex(4)}"
+        name = _fresh_name("probe")
         made = []
         try:
             for parent in _parents(kind).values():
