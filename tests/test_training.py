@@ -261,3 +261,29 @@ def test_killed_after_a_checkpoint_and_resumed_ends_like_an_uninterrupted_run(ti
     resumed_losses = {r["step"]: r["loss"] for r in _log(killed)}
     for step in range(7, 11):
         assert resumed_losses[step] == pytest.approx(clean_losses[step], rel=1e-3)
+
+
+def test_a_freeze_that_is_no_regular_expression_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "training.cli", "--branch", "science", "--model", str(tmp_path),
+                        "--freeze", "layers.[0"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2 and "freeze: not a regular expression" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.integration
+def test_frozen_parameters_keep_their_values_and_the_rest_train(tiny, science_set, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    r = subprocess.run(_train_cmd(tiny, science_set, out, "--max-steps", "3", "--zero-stage", "2", "--save-dtype",
+                                  "fp32", "--freeze", r"embed_tokens|layers\.0\."),
+                       env=_env(), capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    before, after = load_file(tiny / "model.safetensors"), load_file(out / "model.safetensors")
+    frozen = {k for k in before if "embed_tokens" in k or "layers.0." in k}
+    assert frozen and all(torch.equal(before[k].float(), after[k]) for k in frozen)
+    assert all(not torch.equal(before[k].float(), after[k]) for k in before if k not in frozen and "norm" not in k)
+    nothing = subprocess.run(_train_cmd(tiny, science_set, tmp_path / "none", "--max-steps", "1", "--zero-stage", "2",
+                                        "--freeze", "no_such_parameter"),
+                             env=_env(), capture_output=True, text=True, cwd=ROOT)
+    assert nothing.returncode == 2 and "freeze: 'no_such_parameter' names no parameter" in nothing.stderr
+    assert "Traceback" not in nothing.stderr

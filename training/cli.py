@@ -71,6 +71,8 @@ def main(branch, config_file, print_config, plan_memory, world_sizes, gpu_memory
         from training.loop import train
 
         summary = train(cfg)
+    except ConfigError as exc:  # found only once the model is loaded (e.g. --freeze names no parameter)
+        fail("train", exc.problems)
     except MissingExtra as exc:
         fail("train", [str(exc)])
     except (OSError, ValueError) as exc:  # missing model or data, unreadable files: one line

@@ -9,6 +9,7 @@ or is the mapping of settings itself.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,9 @@ class TrainConfig:
                               near={"optim": "train uses AdamW; its settings are adam_beta1, adam_beta2, adam_eps"})
     weight_decay: float = setting(0.01, True, "AdamW weight decay (not on biases and norms).")
     max_grad_norm: float = setting(1.0, True, "Gradient clipping norm.")
+    freeze: str | None = setting(None, True, "Parameters left as the model has them: a regular expression searched in "
+                                 "each parameter's name (e.g. 'embed_tokens|layers\\.[01]\\.'), as LLaMA-Factory's "
+                                 "freeze tuning; the rest train.", metavar="REGEX")
     cutoff: int = setting(16384, True, "Longest sequence in tokens (over all sequence-parallel ranks together).",
                           aliases=("max_seq_length", "max_length", "cutoff_len"))
     overlong: str = setting("drop", True, "A sample longer than the cutoff: drop (counted) or truncate (cut at the "
@@ -186,6 +190,11 @@ def validate(c: TrainConfig) -> list[str]:
             p.append(f"{name}: must be at least 1, got {v}")
     if isinstance(c.data, list):
         p += [problem for spec in c.data if (problem := parse_spec(spec)[1])]
+    if c.freeze is not None:
+        try:
+            re.compile(c.freeze)
+        except (re.error, TypeError) as e:
+            p.append(f"freeze: not a regular expression ({e}): {c.freeze!r}")
     if isinstance(c.lr, float) and not 0 < c.lr < 1:
         p.append(f"lr: must be in (0, 1), got {c.lr}")
     if isinstance(c.warmup_ratio, float) and not 0 <= c.warmup_ratio < 1:

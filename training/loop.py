@@ -31,7 +31,7 @@ from training.parallel.ds_config import build_ds_config, split_batch
 from training.parallel.launchers import world_from_mpi
 from training.parallel.sequence_parallel import Layout
 from training.preflight import check_inputs
-from training.schedule import lr_lambda, param_groups, warmup_steps
+from training.schedule import freeze, lr_lambda, param_groups, warmup_steps
 from training.tracking import Trackers, parse_report_to
 
 
@@ -123,6 +123,7 @@ class TrainingRun:
         model.config.use_cache = False
         model.train()  # from_pretrained returns eval mode, where transformers skips gradient checkpointing
         mpu = sequence_parallel.enable(model, self.attn, cfg.sequence_parallel, cfg.micro_batch)
+        freeze(model, cfg.freeze)
         groups = param_groups(model, cfg.weight_decay)
         optimizer = None if self.on_gpu else torch.optim.AdamW(groups, lr=cfg.lr, eps=cfg.adam_eps,
                                                                betas=(cfg.adam_beta1, cfg.adam_beta2))

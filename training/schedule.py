@@ -49,3 +49,25 @@ def param_groups(model, weight_decay: float) -> list[dict]:
         if p.requires_grad:
             (decay if decays(name, p) else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def freeze(model, pattern: str | None) -> list[str]:
+    """Stop training the parameters whose name ``pattern`` finds (``re.search``); their sorted names.
+    A pattern that finds none, or every one, is a mistake and says so."""
+    if pattern is None:
+        return []
+    import re
+
+    from curation import ConfigError
+
+    rx = re.compile(pattern)
+    named = list(model.named_parameters())
+    frozen = {name for name, _ in named if rx.search(name)}
+    if not frozen:
+        raise ConfigError([f"freeze: {pattern!r} names no parameter (names look like {named[0][0]!r})"])
+    if len(frozen) == len(named):
+        raise ConfigError([f"freeze: {pattern!r} names every parameter; nothing would train"])
+    for name, p in named:
+        if name in frozen:
+            p.requires_grad_(False)
+    return sorted(frozen)
