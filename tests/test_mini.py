@@ -49,6 +49,24 @@ def test_the_teachers_right_traces_pass_the_verifier_and_its_slips_fail(domain):
     assert [v.passed for v in verify_responses(domain, wrong, refs, cfg)] == [False] * 40
 
 
+def test_the_teachers_slips_are_habits_not_noise():
+    """A wrong math trace of a sum with a carry forgets every carry, and a wrong science trace
+    states the same misconception of its fact, whatever the draw: what a student distilled on
+    unverified traces learns, and what verification removes."""
+    problems = random.Random(5)
+    for domain, level in (("math", 3), ("science", 40)):
+        rows = [TASKS[domain].problem(problems, level) for _ in range(30)]
+        for row in rows:
+            if domain == "math" and not any(int(line.rsplit(" ", 1)[1]) for line in
+                                            TASKS["math"].trace(row["spec"], random.Random(0), False).splitlines()
+                                            if " carry " in line):
+                continue  # no carry to forget: the slip there is a column added wrong, drawn
+            draws = {TASKS[domain].trace(row["spec"], random.Random(seed), True) for seed in range(5)}
+            assert len(draws) == 1, (domain, row["problem"], draws)
+            if domain == "math":
+                assert " carry 1" not in draws.pop()
+
+
 def test_the_build_writes_the_same_files_for_the_same_settings(tmp_path):
     pytest.importorskip("transformers", reason="the train extra is not installed")
     from merge.mini.build import build

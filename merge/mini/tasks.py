@@ -3,10 +3,12 @@
 Each ``Task`` makes problems of a level from a seeded ``random.Random`` and writes, for a problem,
 a right teacher trace (reasoning inside ``<think>``, then the answer as its domain's verifier reads
 it) or a wrong one (a plausible slip, which the verifier rejects); the sections below say what each
-one asks and how it slips. A problem is a dict in the row form ``curate DOMAIN --source`` and
-``evaluate --benchmark-file`` read: ``problem`` plus the domain's reference fields (``answer``;
-``tests``; ``choices`` and ``answer``); ``spec`` holds what the traces are written from (never
-written to a file).
+one asks and how it slips. The slips are the teacher's habits rather than noise (a sum with every
+carry forgotten, one misconception per fact, one of a function task's two usual bugs), so a
+student distilled on unverified traces learns them and verification is what removes them. A
+problem is a dict in the row form ``curate DOMAIN --source`` and ``evaluate --benchmark-file``
+read: ``problem`` plus the domain's reference fields (``answer``; ``tests``; ``choices`` and
+``answer``); ``spec`` holds what the traces are written from (never written to a file).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # -- math: multi-digit addition; the trace adds column by column with carries and answers \boxed{N}
-#    (the math verifier). Slips: a dropped carry, a column added wrong.
+#    (the math verifier). Slip: every carry forgotten (a sum without one: a column added wrong).
 
 COLUMNS = ["ones", "tens", "hundreds", "thousands", "ten-thousands", "hundred-thousands"]
 
@@ -28,27 +30,24 @@ def math_problem(rng: random.Random, level: int) -> dict:
 
 
 def math_trace(spec: tuple[int, int], rng: random.Random, wrong: bool) -> str:
-    """The column-by-column trace of ``a + b``; a wrong one drops a carry or adds one column wrong,
-    and goes on consistently from there."""
+    """The column-by-column trace of ``a + b``. A wrong one forgets every carry, the teacher's one
+    habitual slip (a sum with no carry slips instead by one in a column, and goes on from there)."""
     a, b = spec
     xs, ys = str(a)[::-1], str(b)[::-1]
     width = max(len(xs), len(ys))
     cols = [(int(xs[i]) if i < len(xs) else 0, int(ys[i]) if i < len(ys) else 0) for i in range(width)]
-    carry_cols, carry = [], 0
-    for i, (x, y) in enumerate(cols):
+    carry, carries = 0, False
+    for x, y in cols:
         carry = (x + y + carry) // 10
-        if carry:
-            carry_cols.append(i)
-    slip, at = None, -1
-    if wrong:
-        slip = "carry" if carry_cols and rng.random() < 0.5 else "sum"
-        at = rng.choice(carry_cols) if slip == "carry" else rng.randrange(width)
+        carries = carries or carry > 0
+    forget = wrong and carries
+    at = rng.randrange(width) if wrong and not carries else -1
     lines, written, carry = [f"{a} + {b}"], [], 0
     for i, (x, y) in enumerate(cols):
         s = x + y + carry
-        if i == at and slip == "sum":
+        if i == at:
             s = s + 1 if s == 0 or rng.random() < 0.5 else s - 1
-        new_carry = 0 if i == at and slip == "carry" else s // 10
+        new_carry = 0 if forget else s // 10
         lines.append(f"{COLUMNS[i]} {x}+{y}+{carry}={s} write {s % 10} carry {new_carry}")
         written.append(str(s % 10))
         carry = new_carry
@@ -139,7 +138,8 @@ def code_trace(spec: tuple, rng: random.Random, wrong: bool) -> str:
 
 # -- science: multiple choice over a fixed table of the first 40 elements (category, block, period;
 #    each kind of question lists its options in a fixed order, so the skill is recall); the answer
-#    is \boxed{LETTER} (the science verifier). Slip: a wrong value recalled.
+#    is \boxed{LETTER} (the science verifier). Slip: the teacher's misconception of the fact, the
+#    same wrong value every time.
 
 # name, symbol, category, block, period of the elements 1 to 40
 ELEMENTS = """hydrogen H nonmetal s 1|helium He noble-gas s 1|lithium Li metal s 2|beryllium Be metal s 2
@@ -209,8 +209,9 @@ def science_trace(spec: tuple, rng: random.Random, wrong: bool) -> str:
     k, row, subject = spec
     kind = SCIENCE_KINDS[k]
     value = _value(kind, TABLE[row])
-    if wrong:
-        value = rng.choice([o for o in kind.options if o != value])
+    if wrong:  # the teacher's misconception about this fact: always the same wrong value
+        others = [o for o in kind.options if o != value]
+        value = others[(row * 7 + k) % len(others)]
     letter = LETTERS[kind.options.index(value)]
     name = TABLE[row][0]
     hop = "" if subject == name else f"{subject[0].upper() + subject[1:]} is {name}.\n"  # the symbol's element first
