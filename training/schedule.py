@@ -7,11 +7,15 @@ Warmup: ``ceil(warmup_ratio x steps)`` steps during which the rate rises linearl
 Weight decay lands on every weight matrix and embedding, never on biases or norm weights. The
 decision reads the parameter's name and its full shape: under ZeRO-3 the parameters are already
 partitioned (shape ``(0,)``) when the groups are built, and their full shape is ``ds_shape``.
+``freeze`` takes parameters out of training by name before the groups are built.
 """
 
 from __future__ import annotations
 
 import math
+import re
+
+from curation import ConfigError
 
 
 def warmup_steps(ratio: float, total: int) -> int:
@@ -56,10 +60,6 @@ def freeze(model, pattern: str | None) -> list[str]:
     A pattern that finds none, or every one, is a mistake and says so."""
     if pattern is None:
         return []
-    import re
-
-    from curation import ConfigError
-
     rx = re.compile(pattern)
     named = list(model.named_parameters())
     frozen = {name for name, _ in named if rx.search(name)}
