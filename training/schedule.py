@@ -55,11 +55,11 @@ def param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def freeze(model, pattern: str | None) -> list[str]:
-    """Stop training the parameters whose name ``pattern`` finds (``re.search``); their sorted names.
-    A pattern that finds none, or every one, is a mistake and says so."""
+def freeze(model, pattern: str | None) -> None:
+    """Stop training the parameters whose name ``pattern`` finds (``re.search``). A pattern that
+    finds none, or every one, is a mistake and says so."""
     if pattern is None:
-        return []
+        return
     rx = re.compile(pattern)
     named = list(model.named_parameters())
     frozen = {name for name, _ in named if rx.search(name)}
@@ -70,4 +70,3 @@ def freeze(model, pattern: str | None) -> list[str]:
     for name, p in named:
         if name in frozen:
             p.requires_grad_(False)
-    return sorted(frozen)

@@ -36,10 +36,7 @@ def math_trace(spec: tuple[int, int], rng: random.Random, wrong: bool) -> str:
     xs, ys = str(a)[::-1], str(b)[::-1]
     width = max(len(xs), len(ys))
     cols = [(int(xs[i]) if i < len(xs) else 0, int(ys[i]) if i < len(ys) else 0) for i in range(width)]
-    carry, carries = 0, False
-    for x, y in cols:
-        carry = (x + y + carry) // 10
-        carries = carries or carry > 0
+    carries = any(x + y >= 10 for x, y in cols)  # the first carry comes from a column of two digits alone
     forget = wrong and carries
     at = rng.randrange(width) if wrong and not carries else -1
     lines, written, carry = [f"{a} + {b}"], [], 0
